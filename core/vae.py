@@ -1,0 +1,66 @@
+"""The VAE the Moebius checkpoints are used with: a diffusers ``AutoencoderKL`` (f = 8, 4 latent channels).
+
+The released VAE folder holds ``config.json`` and ``diffusion_pytorch_model.bin`` (or ``.safetensors``). The
+model is built from the config and the weights are read by the same safe reader as the UNet (pickles only with
+``weights_only=True``), strictly: no missing or unexpected keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from core.errors import CheckpointError, ConfigError
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL
+
+VAE_WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+# Spatial reduction of the VAE: three stride-2 stages (len(block_out_channels) - 1).
+VAE_SCALE_FACTOR = 8
+
+
+def read_vae_config(folder: Path) -> dict[str, Any]:
+    """Read and sanity-check ``config.json`` of a VAE folder."""
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"The VAE folder {folder} has no config.json.") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}).") from exc
+    if not isinstance(config, dict) or config.get("_class_name", "AutoencoderKL") != "AutoencoderKL":
+        raise ConfigError(f"{path} does not describe an AutoencoderKL.")
+    return config
+
+
+def build_vae(config: Mapping[str, Any], *, meta: bool = False) -> AutoencoderKL:
+    """An ``AutoencoderKL`` with the given config (random weights; on the meta device when ``meta``)."""
+    from diffusers import AutoencoderKL
+
+    if meta:
+        with torch.device("meta"):
+            return AutoencoderKL.from_config(dict(config))
+    return AutoencoderKL.from_config(dict(config))
+
+
+def load_vae(
+    folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> AutoencoderKL:
+    """Load the VAE from a folder with ``config.json`` and weights, strictly and without running pickled code."""
+    from core.model import _read_state_dict, check_state_dict
+
+    folder = Path(folder)
+    config = read_vae_config(folder)
+    weights = next((folder / name for name in VAE_WEIGHT_NAMES if (folder / name).is_file()), None)
+    if weights is None:
+        raise CheckpointError(f"The VAE folder {folder} has no {' or '.join(VAE_WEIGHT_NAMES)}.")
+    state = _read_state_dict(weights)
+    vae = build_vae(config, meta=True)
+    check_state_dict(vae, state)
+    vae.load_state_dict(state, strict=True, assign=True)
+    return vae.to(device=device, dtype=dtype).eval()
