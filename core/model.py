@@ -50,6 +50,18 @@ RELEASED_CONFIG: dict[str, Any] = {
     "num_embeddings": 20,
 }
 
+# A tiny configuration of the same architecture (the golden test's, at the released 64×64 latent size), used by
+# tests, the benchmark and the packaged self-test; random weights in this layout load like a release.
+TINY_CONFIG: dict[str, Any] = {
+    **RELEASED_CONFIG,
+    "attention_head_dim": 4,
+    "cross_attention_dim": 32,
+    "encoder_hid_dim": 48,
+    "projection_class_embeddings_input_dim": 64,
+    "block_out_channels": [32, 64, 128],
+    "norm_num_groups": 8,
+}
+
 # Keys accepted for compatibility with the authors' config but without effect on the computation:
 # ``projection_class_embeddings_input_dim`` is unused, and ``mix_mlp_ratio`` is never forwarded by the
 # reference implementation (the Mix-FFN always uses 2.5).

@@ -11,10 +11,18 @@ import pytest
 import torch
 from tiny_model import GOLDEN, REFERENCE, TINY_UNET_CONFIG, write_tiny_model
 
-from core.errors import CheckpointError, CheckpointMismatchError, ConfigError, UnsafeCheckpointError, UnsupportedSizeError
+from core.errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    ConfigError,
+    UnsafeCheckpointError,
+    UnsupportedSizeError,
+)
 from core.model import MoebiusModel, load_moebius
 
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"
+)
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
@@ -25,7 +33,9 @@ def _load(name: str) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def golden_model() -> MoebiusModel:
-    return load_moebius(GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text()))
+    return load_moebius(
+        GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text())
+    )
 
 
 def test_golden_forward_and_block_outputs(golden_model: MoebiusModel) -> None:
@@ -57,7 +67,9 @@ def test_golden_intermediates(golden_model: MoebiusModel) -> None:
         "dbg_up0_upsampler": unet.up_blocks[0].upsamplers[0],
     }
     seen: dict[str, torch.Tensor] = {}
-    handles = [m.register_forward_hook(lambda _m, _i, o, k=k: seen.__setitem__(k, o)) for k, m in watched.items()]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o, k=k: seen.__setitem__(k, o)) for k, m in watched.items()
+    ]
     with torch.inference_mode():
         golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
     for h in handles:
@@ -113,8 +125,11 @@ def test_load_released_layout(tmp_path: Path, fmt: str) -> None:
     folder = write_tiny_model(tmp_path, fmt=fmt)
     model = load_moebius(folder)
     reference = MoebiusModel(TINY_UNET_CONFIG)
-    reference.load_state_dict(torch.load(folder / "diffusion_pytorch_model.bin", weights_only=True)
-                              if fmt == "bin" else _st(folder / "diffusion_pytorch_model.safetensors"))
+    reference.load_state_dict(
+        torch.load(folder / "diffusion_pytorch_model.bin", weights_only=True)
+        if fmt == "bin"
+        else _st(folder / "diffusion_pytorch_model.safetensors")
+    )
     for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     assert not model.training

@@ -18,7 +18,9 @@ from core.pipeline import DenoiseTrace, MoebiusPipeline, paste_back
 from core.request import ProgressEvent
 from core.vae import build_vae, load_vae
 
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo")
+pytestmark = pytest.mark.skipif(
+    not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"
+)
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
@@ -31,7 +33,9 @@ def _load(name: str) -> dict[str, torch.Tensor]:
 def golden_pipeline() -> MoebiusPipeline:
     from tiny_model import tiny_vae_config
 
-    model = load_moebius(GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text()))
+    model = load_moebius(
+        GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text())
+    )
     return MoebiusPipeline(model, build_vae(tiny_vae_config()))
 
 
@@ -59,8 +63,14 @@ def test_golden_denoising_loop(golden_pipeline: MoebiusPipeline) -> None:
     trace = DenoiseTrace()
     with torch.inference_mode():
         final = golden_pipeline.denoise(
-            inputs["latents"], inputs["masked_latents"], mask, noise,
-            steps=config["num_steps"], strength=config["strength"], guidance=config["guidance_scale"], trace=trace,
+            inputs["latents"],
+            inputs["masked_latents"],
+            mask,
+            noise,
+            steps=config["num_steps"],
+            strength=config["strength"],
+            guidance=config["guidance_scale"],
+            trace=trace,
         )
     assert len(trace.latents) == 3
     for i in range(3):

@@ -8,29 +8,21 @@ from typing import Any
 
 import torch
 
+from core.model import TINY_CONFIG
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REFERENCE = SHARED / "reference"
 GOLDEN = REFERENCE / "golden_tiny"
 SAMPLES = SHARED / "samples"
 
-# The golden tiny architecture, but with 64×64 latents so it runs at the released 512×512 frame.
-TINY_UNET_CONFIG: dict[str, Any] = {
-    "in_channels": 9,
-    "out_channels": 4,
-    "attention_head_dim": 4,
-    "cross_attention_dim": 32,
-    "encoder_hid_dim": 48,
-    "block_out_channels": [32, 64, 128],
-    "norm_num_groups": 8,
-    "sample_size": 64,
-    "num_embeddings": 20,
-}
+# The golden tiny architecture at the released 64×64 latent size (512×512 frame).
+TINY_UNET_CONFIG: dict[str, Any] = dict(TINY_CONFIG)
 
 
 def tiny_vae_config() -> dict[str, Any]:
     """The released VAE config shrunk to 16 channels per level (same f = 8 and 4 latent channels)."""
-    config = json.loads((REFERENCE / "vae_config.json").read_text())
+    config = json.loads((REPO / "core" / "data" / "vae_config.json").read_text())
     config.update(block_out_channels=[16, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
     return config
 

@@ -1,0 +1,297 @@
+"""Benchmark of the Moebius engine on this machine: ``python -m core.benchmark``.
+
+Prints a table and optionally writes the same numbers as JSON. Everything is measured in one process, so the
+ratios (achieved GFLOP/s against a large matmul's GFLOP/s measured moments before) are meaningful even on a
+noisy machine; absolute seconds are not comparable across runs or machines.
+
+Measured, for the tiny test configuration and the released configuration (random weights, BatchNorm statistics
+randomised, 512×512 frame):
+
+* seconds per guided UNet step (batch 2), split by component (self-λ, cross-λ, Mix-FFN, resnets, samplers);
+* VAE encode and decode seconds at 512×512;
+* achieved GFLOP/s, counted against the reference work of 632 GFLOP per guided step (and against this
+  implementation's own FLOP count), next to a large float32 matmul's GFLOP/s;
+* model load time from ``.bin`` and ``.safetensors``;
+* peak resident memory of the process;
+* optionally (``--end-to-end``) a whole 20-step inpaint of a 512×512 photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.model import RELEASED_CONFIG, TINY_CONFIG, MoebiusModel
+
+# Work per call of the reference implementation (shared/reference/ARCHITECTURE.md §11), in GFLOP.
+REFERENCE_GFLOP = {"unet_step": 632.0, "vae_encode": 1082.0, "vae_decode": 2480.0}
+
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage / 1024.0 if sys.platform != "darwin" else usage / (1024.0 * 1024.0)
+
+
+def time_call(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matmul throughput of this process, a practical peak to compare against."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    times = time_call(lambda: torch.mm(a, b), repeats, warmup=2)
+    return 2 * size**3 / min(times) / 1e9
+
+
+def count_gflop(fn: Callable[[], object]) -> float:
+    """FLOPs of one call as counted by torch's FLOP counter (matmuls and convolutions), in GFLOP."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def randomize_batchnorm(module: nn.Module, seed: int = 1) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=generator) * 0.1)
+            assert m.running_var is not None
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
+
+
+def component_of(name: str, module: nn.Module) -> str | None:
+    """Which reported component a module belongs to (by its released name)."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "attn1":
+        return "self-λ"
+    if leaf == "attn2":
+        return "cross-λ"
+    if leaf == "ff":
+        return "Mix-FFN"
+    if ".resnets." in f".{name}" and name.split(".")[-2] == "resnets":
+        return "resnets"
+    if leaf == "conv" and ("downsamplers" in name or "upsamplers" in name):
+        return "up/down convs"
+    return None
+
+
+@contextmanager
+def component_timer(model: nn.Module, totals: dict[str, float]) -> Iterator[None]:
+    """Accumulate wall time per component with forward hooks while the context is open."""
+    starts: dict[int, float] = {}
+    handles = []
+    for name, module in model.named_modules():
+        component = component_of(name, module)
+        if component is None:
+            continue
+
+        def pre(m: nn.Module, _args: object) -> None:
+            starts[id(m)] = time.perf_counter()
+
+        def post(m: nn.Module, _args: object, _out: object, component: str = component) -> None:
+            totals[component] = totals.get(component, 0.0) + time.perf_counter() - starts.pop(id(m))
+
+        handles.append(module.register_forward_pre_hook(pre))
+        handles.append(module.register_forward_hook(post))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def bench_unet(config: dict[str, Any], repeats: int, peak: float) -> dict[str, Any]:
+    torch.manual_seed(0)
+    model = MoebiusModel(config)
+    randomize_batchnorm(model)
+    side = model.sample_size
+    sample = torch.randn(2, model.in_channels, side, side)
+    ids = torch.tensor([list(range(10, 20)), list(range(10))])
+    t = torch.tensor([500])
+
+    def step() -> object:
+        with torch.inference_mode():
+            return model(sample, t, ids)
+
+    times = time_call(step, repeats)
+    components: dict[str, float] = {}
+    with component_timer(model, components):
+        step()
+    counted = count_gflop(step)
+    seconds = statistics.median(times)
+    result: dict[str, Any] = {
+        "seconds_per_guided_step": seconds,
+        "runs": times,
+        "counted_gflop": counted,
+        "achieved_gflops_counted": counted / seconds,
+        "components_seconds": components,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    if config == RELEASED_CONFIG:
+        result["achieved_gflops_reference_work"] = REFERENCE_GFLOP["unet_step"] / seconds
+        result["share_of_matmul_peak"] = REFERENCE_GFLOP["unet_step"] / seconds / peak
+    return result
+
+
+def bench_vae(tiny: bool, repeats: int) -> dict[str, Any]:
+    from core.vae import build_vae
+
+    config = json.loads((Path(__file__).resolve().parent / "data" / "vae_config.json").read_text())
+    if tiny:
+        config.update(block_out_channels=[16, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
+    torch.manual_seed(0)
+    vae = build_vae(config).eval()
+    image = torch.rand(1, 3, 512, 512) * 2 - 1
+    latents = torch.randn(1, 4, 64, 64)
+
+    def encode() -> object:
+        with torch.inference_mode():
+            return vae.encode(image).latent_dist.sample()
+
+    def decode() -> object:
+        with torch.inference_mode():
+            return vae.decode(latents).sample
+
+    enc = statistics.median(time_call(encode, repeats, warmup=0 if not tiny else 1))
+    dec = statistics.median(time_call(decode, repeats, warmup=0 if not tiny else 1))
+    return {"encode_seconds": enc, "decode_seconds": dec}
+
+
+def bench_load(repeats: int) -> dict[str, Any]:
+    """Load time of the released configuration from .bin and from .safetensors (second load, warm cache)."""
+    from safetensors.torch import save_file
+
+    from core.model import load_moebius
+
+    model = MoebiusModel()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        torch.save(state, root / "diffusion_pytorch_model.bin")
+        save_file(state, str(root / "diffusion_pytorch_model.safetensors"))
+        del model, state
+        for name in ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.safetensors"):
+            times = time_call(lambda name=name: load_moebius(root / name), repeats)
+            out[name.rsplit(".", 1)[-1] + "_load_seconds"] = min(times)
+    return out
+
+
+def bench_end_to_end(steps: int) -> dict[str, Any]:
+    """One whole 512×512 inpaint with the released configuration (random weights)."""
+    import numpy as np
+
+    from core.pipeline import MoebiusPipeline
+    from core.vae import build_vae
+
+    config = json.loads((Path(__file__).resolve().parent / "data" / "vae_config.json").read_text())
+    torch.manual_seed(0)
+    model = MoebiusModel()
+    randomize_batchnorm(model)
+    pipeline = MoebiusPipeline(model, build_vae(config).eval())
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    mask = np.zeros((512, 512), np.uint8)
+    mask[160:352, 192:320] = 255
+    start = time.perf_counter()
+    pipeline(image, mask, steps=steps)
+    return {"seconds": time.perf_counter() - start, "steps": steps, **pipeline.timings.as_dict()}
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"Moebius Studio benchmark — {report['machine']}")
+    print(f"torch {report['torch']}, {report['threads']} threads; float32 matmul peak "
+          f"{report['matmul_gflops']:.1f} GFLOP/s")
+    for name, section in report["configs"].items():
+        unet = section["unet"]
+        print(f"\n[{name}] {unet['parameters']:,} parameters")
+        print(f"  guided UNet step (batch 2)   {unet['seconds_per_guided_step']:8.3f} s   "
+              f"{unet['counted_gflop']:.1f} GFLOP counted, {unet['achieved_gflops_counted']:.1f} GFLOP/s")
+        if "share_of_matmul_peak" in unet:
+            print(f"  against the reference 632 GFLOP: {unet['achieved_gflops_reference_work']:.1f} GFLOP/s = "
+                  f"{100 * unet['share_of_matmul_peak']:.0f} % of the matmul peak")
+        for component, seconds in sorted(unet["components_seconds"].items(), key=lambda kv: -kv[1]):
+            print(f"    {component:<26} {seconds:8.3f} s")
+        vae = section.get("vae")
+        if vae:
+            print(f"  VAE encode 512×512           {vae['encode_seconds']:8.3f} s")
+            print(f"  VAE decode 512×512           {vae['decode_seconds']:8.3f} s")
+    if "load" in report:
+        for key, value in report["load"].items():
+            print(f"  load {key:<30} {value:8.3f} s")
+    if "end_to_end" in report:
+        e2e = report["end_to_end"]
+        print(f"\nend to end 512×512, {e2e['steps']} steps: {e2e['seconds']:.1f} s "
+              f"(encode {e2e['encode']:.1f}, denoise {e2e['denoise']:.1f}, decode {e2e['decode']:.1f})")
+    print(f"\npeak resident memory {report['peak_rss_mb']:.0f} MiB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.benchmark", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny configuration only (seconds, for smoke runs)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
+    parser.add_argument("--no-vae", action="store_true", help="skip the VAE timings")
+    parser.add_argument("--load", action="store_true", help="also time loading .bin vs .safetensors")
+    parser.add_argument("--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    report["matmul_gflops"] = matmul_gflops()
+    configs: dict[str, dict[str, Any]] = {"tiny": {"unet": bench_unet(dict(TINY_CONFIG), args.repeats,
+                                                                      report["matmul_gflops"])}}
+    if not args.no_vae:
+        configs["tiny"]["vae"] = bench_vae(True, args.repeats)
+    if not args.quick:
+        configs["released"] = {"unet": bench_unet(dict(RELEASED_CONFIG), args.repeats, report["matmul_gflops"])}
+        if not args.no_vae:
+            configs["released"]["vae"] = bench_vae(False, max(1, args.repeats // 2))
+    report["configs"] = configs
+    if args.load and not args.quick:
+        report["load"] = bench_load(2)
+    if args.end_to_end and not args.quick:
+        report["end_to_end"] = bench_end_to_end(20)
+    report["peak_rss_mb"] = peak_rss_mb()
+    print_table(report)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"\nwritten {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
