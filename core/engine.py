@@ -114,8 +114,12 @@ def resolve_engine_name(name: str, model_dir: str | None = None) -> tuple[str, s
     """
     if name != "auto":
         return name, None
-    from core.weights import find_model, install_hint
+    from core.weights import find_model, install_hint, require_model
 
+    if model_dir is not None:
+        # An explicit model folder means the user wants Moebius: a wrong folder is an error, not a fallback.
+        require_model(model_dir)
+        return "moebius", None
     if find_model(model_dir) is not None:
         return "moebius", None
     return "classic", (

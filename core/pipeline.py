@@ -196,6 +196,8 @@ class MoebiusPipeline:
         input_ids = torch.tensor(ids, dtype=torch.long, device=device)
         # 3. Loop: predict noise for both id sets, guide, step.
         total = len(timesteps)
+        if progress is not None:
+            progress(ProgressEvent("denoise", 0, total))
         for i, t in enumerate(timesteps):
             if cancel is not None:
                 cancel.raise_if_cancelled()

@@ -63,4 +63,6 @@ def load_vae(
     vae = build_vae(config, meta=True)
     check_state_dict(vae, state)
     vae.load_state_dict(state, strict=True, assign=True)
-    return vae.to(device=device, dtype=dtype).eval()
+    # nn.Module.to, not diffusers' override: the latter warns about dtype casts it cannot check here.
+    torch.nn.Module.to(vae, device=device, dtype=dtype)
+    return vae.eval()

@@ -99,7 +99,7 @@ def test_pipeline_is_seeded_and_reports_progress(tiny_pipeline: MoebiusPipeline)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
     denoise = [e for e in events if e.stage == "denoise"]
-    assert [e.step for e in denoise] == [1, 2, 3] and all(e.total == 3 for e in denoise)
+    assert [e.step for e in denoise] == [0, 1, 2, 3] and all(e.total == 3 for e in denoise)
     assert events[-1].stage == "decode"
     # The reference paste leaves pixels far from the mask (beyond the blur) untouched.
     far = np.ones_like(mask, bool)
@@ -120,7 +120,7 @@ def test_cancel_stops_within_a_step(tiny_pipeline: MoebiusPipeline) -> None:
     steps_seen: list[int] = []
 
     def progress(event: ProgressEvent) -> None:
-        if event.stage == "denoise":
+        if event.stage == "denoise" and event.step > 0:
             steps_seen.append(event.step)
             token.cancel()
 
