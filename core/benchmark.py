@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,6 @@ from core.model import RELEASED_CONFIG, TINY_CONFIG, MoebiusModel
 
 # Work per call of the reference implementation (shared/reference/ARCHITECTURE.md §11), in GFLOP.
 REFERENCE_GFLOP = {"unet_step": 632.0, "vae_encode": 1082.0, "vae_decode": 2480.0}
-
 
 
 def peak_rss_mb() -> float:
@@ -199,7 +199,8 @@ def bench_load(repeats: int) -> dict[str, Any]:
         save_file(state, str(root / "diffusion_pytorch_model.safetensors"))
         del model, state
         for name in ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.safetensors"):
-            times = time_call(lambda name=name: load_moebius(root / name), repeats)
+            path = root / name
+            times = time_call(partial(load_moebius, path), repeats)
             out[name.rsplit(".", 1)[-1] + "_load_seconds"] = min(times)
     return out
 
@@ -227,16 +228,22 @@ def bench_end_to_end(steps: int) -> dict[str, Any]:
 
 def print_table(report: dict[str, Any]) -> None:
     print(f"Moebius Studio benchmark — {report['machine']}")
-    print(f"torch {report['torch']}, {report['threads']} threads; float32 matmul peak "
-          f"{report['matmul_gflops']:.1f} GFLOP/s")
+    print(
+        f"torch {report['torch']}, {report['threads']} threads; float32 matmul peak "
+        f"{report['matmul_gflops']:.1f} GFLOP/s"
+    )
     for name, section in report["configs"].items():
         unet = section["unet"]
         print(f"\n[{name}] {unet['parameters']:,} parameters")
-        print(f"  guided UNet step (batch 2)   {unet['seconds_per_guided_step']:8.3f} s   "
-              f"{unet['counted_gflop']:.1f} GFLOP counted, {unet['achieved_gflops_counted']:.1f} GFLOP/s")
+        print(
+            f"  guided UNet step (batch 2)   {unet['seconds_per_guided_step']:8.3f} s   "
+            f"{unet['counted_gflop']:.1f} GFLOP counted, {unet['achieved_gflops_counted']:.1f} GFLOP/s"
+        )
         if "share_of_matmul_peak" in unet:
-            print(f"  against the reference 632 GFLOP: {unet['achieved_gflops_reference_work']:.1f} GFLOP/s = "
-                  f"{100 * unet['share_of_matmul_peak']:.0f} % of the matmul peak")
+            print(
+                f"  against the reference 632 GFLOP: {unet['achieved_gflops_reference_work']:.1f} GFLOP/s = "
+                f"{100 * unet['share_of_matmul_peak']:.0f} % of the matmul peak"
+            )
         for component, seconds in sorted(unet["components_seconds"].items(), key=lambda kv: -kv[1]):
             print(f"    {component:<26} {seconds:8.3f} s")
         vae = section.get("vae")
@@ -248,18 +255,24 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"  load {key:<30} {value:8.3f} s")
     if "end_to_end" in report:
         e2e = report["end_to_end"]
-        print(f"\nend to end 512×512, {e2e['steps']} steps: {e2e['seconds']:.1f} s "
-              f"(encode {e2e['encode']:.1f}, denoise {e2e['denoise']:.1f}, decode {e2e['decode']:.1f})")
+        print(
+            f"\nend to end 512×512, {e2e['steps']} steps: {e2e['seconds']:.1f} s "
+            f"(encode {e2e['encode']:.1f}, denoise {e2e['denoise']:.1f}, decode {e2e['decode']:.1f})"
+        )
     print(f"\npeak resident memory {report['peak_rss_mb']:.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration only (seconds, for smoke runs)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny configuration only (seconds, for smoke runs)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     parser.add_argument("--no-vae", action="store_true", help="skip the VAE timings")
     parser.add_argument("--load", action="store_true", help="also time loading .bin vs .safetensors")
-    parser.add_argument("--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint")
+    parser.add_argument(
+        "--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
     args = parser.parse_args(argv)
@@ -272,12 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
     }
     report["matmul_gflops"] = matmul_gflops()
-    configs: dict[str, dict[str, Any]] = {"tiny": {"unet": bench_unet(dict(TINY_CONFIG), args.repeats,
-                                                                      report["matmul_gflops"])}}
+    configs: dict[str, dict[str, Any]] = {
+        "tiny": {"unet": bench_unet(dict(TINY_CONFIG), args.repeats, report["matmul_gflops"])}
+    }
     if not args.no_vae:
         configs["tiny"]["vae"] = bench_vae(True, args.repeats)
     if not args.quick:
-        configs["released"] = {"unet": bench_unet(dict(RELEASED_CONFIG), args.repeats, report["matmul_gflops"])}
+        configs["released"] = {
+            "unet": bench_unet(dict(RELEASED_CONFIG), args.repeats, report["matmul_gflops"])
+        }
         if not args.no_vae:
             configs["released"]["vae"] = bench_vae(False, max(1, args.repeats // 2))
     report["configs"] = configs

@@ -24,7 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.errors import CheckpointError, CheckpointMismatchError, ConfigError, UnsafeCheckpointError, UnsupportedSizeError
+from core.errors import (
+    CheckpointError,
+    CheckpointMismatchError,
+    ConfigError,
+    UnsafeCheckpointError,
+    UnsupportedSizeError,
+)
 
 # The released model's constructor arguments (shared/reference/ARCHITECTURE.md §2). Keys mirror the
 # ``model_kwargs`` of ``golden_tiny/config.json`` so a config file of either kind can be passed as it is.
@@ -80,6 +86,53 @@ UNCOND_IDS = tuple(range(10, 20))
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Layout helpers
+#
+# Activations flow through the UNet in channels-last memory order, so an image (B, C, H, W) and its tokens
+# (B, H·W, C) are views of the same memory: 1×1 convolutions become plain matrix products on the tokens, and
+# nothing is ever transposed between the convolutional and the token-wise parts of the network.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _to_tokens(image: Tensor) -> Tensor:
+    """(B, C, H, W) → (B, H·W, C); a free view when ``image`` is channels-last."""
+    b, c, h, w = image.shape
+    return image.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def _to_image(tokens: Tensor, size: tuple[int, int]) -> Tensor:
+    """(B, H·W, C) → (B, C, H, W) in channels-last order (a view)."""
+    b, _, c = tokens.shape
+    return tokens.reshape(b, size[0], size[1], c).permute(0, 3, 1, 2)
+
+
+def _pointwise(
+    tokens: Tensor, conv: nn.Conv2d, scale: Tensor | None = None, shift: Tensor | None = None
+) -> Tensor:
+    """A 1×1 convolution applied to tokens as a matrix product, optionally followed by a per-channel affine."""
+    weight = conv.weight.reshape(conv.weight.shape[0], -1)
+    if scale is not None:
+        # Folding the affine into the weights costs one pass over the (small) weight instead of the output.
+        weight = weight * scale[:, None]
+        assert shift is not None, "a scale needs its shift"
+        bias = shift if conv.bias is None else conv.bias * scale + shift
+        return F.linear(tokens, weight, bias)
+    return F.linear(tokens, weight, conv.bias)
+
+
+def _batchnorm_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
+    """Eval-mode BatchNorm as ``x · scale + shift`` (running statistics)."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Small building blocks
 # ---------------------------------------------------------------------------------------------------------
 
@@ -107,8 +160,14 @@ class DepthwiseSeparableConv(nn.Module):
         self.has_skip = in_channels == out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(self.bn1(self.conv_dw(x)))
-        h = self.bn2(self.conv_pw(h))
+        # 1. Depthwise conv with bn1 folded into its (tiny) kernel, then ReLU.
+        scale, shift = _batchnorm_affine(self.bn1)
+        weight = self.conv_dw.weight * scale[:, None, None, None]
+        h = F.relu(F.conv2d(x, weight, shift, padding=self.conv_dw.padding, groups=self.conv_dw.groups))
+        # 2. Pointwise conv as a matrix product on the tokens, with bn2 folded in.
+        scale, shift = _batchnorm_affine(self.bn2)
+        h = _to_image(_pointwise(_to_tokens(h), self.conv_pw, scale, shift), (x.shape[2], x.shape[3]))
+        # 3. The hidden residual of the released block.
         return h + x if self.has_skip else h
 
 
@@ -128,13 +187,16 @@ class TimestepEmbedding(nn.Module):
 
     def sinusoidal(self, timesteps: Tensor) -> Tensor:
         half = self.base_channels // 2
-        exponent = -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+        exponent = (
+            -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
+        )
         angles = timesteps.float()[:, None] * torch.exp(exponent)[None, :]
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
     def forward(self, timesteps: Tensor) -> Tensor:
         features = self.sinusoidal(timesteps).to(self.linear_1.weight.dtype)
-        return self.linear_2(F.silu(self.linear_1(features)))
+        embedding: Tensor = self.linear_2(F.silu(self.linear_1(features)))
+        return embedding
 
 
 class ResnetBlock(nn.Module):
@@ -164,8 +226,10 @@ class ResnetBlock(nn.Module):
         # 3. Second separable conv (carries its own hidden residual).
         h = self.conv2(F.silu(self.norm2(h)))
         # 4. Outer residual, through a 1×1 conv when the channel count changes.
-        skip = self.conv_shortcut(x) if self.conv_shortcut is not None else x
-        return skip + h
+        if self.conv_shortcut is None:
+            return x.add(h)
+        skip = _to_image(_pointwise(_to_tokens(x), self.conv_shortcut), (x.shape[2], x.shape[3]))
+        return skip.add(h)
 
 
 class SelfLambda(nn.Module):
@@ -183,7 +247,9 @@ class SelfLambda(nn.Module):
     15×15 convolution of the values with one learned kernel per key channel. Heads share keys and values.
     """
 
-    def __init__(self, channels: int, heads: int, dim_k: int, dim_v: int, local_size: int = LOCAL_LAMBDA_SIZE):
+    def __init__(
+        self, channels: int, heads: int, dim_k: int, dim_v: int, local_size: int = LOCAL_LAMBDA_SIZE
+    ):
         super().__init__()
         self.heads, self.dim_k, self.dim_v = heads, dim_k, dim_v
         self.to_q = nn.Conv2d(channels, heads * dim_k, 1, bias=False)
@@ -193,26 +259,32 @@ class SelfLambda(nn.Module):
         self.norm_v = nn.BatchNorm2d(dim_v)
         # Stored as the released Conv3d (k, 1, 1, r, r) so the checkpoint loads; applied as a 2-D conv
         # over every value channel, which is the same computation.
-        self.pos_conv = nn.Conv3d(1, dim_k, (1, local_size, local_size), padding=(0, local_size // 2, local_size // 2))
+        self.pos_conv = nn.Conv3d(
+            1, dim_k, (1, local_size, local_size), padding=(0, local_size // 2, local_size // 2)
+        )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x``: image-shaped tokens (B, C, H, W) → (B, C, H, W)."""
-        b, _, height, width = x.shape
-        n = height * width
+    def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
+        """``tokens``: (B, N, C) in row-major pixel order, ``size`` = (H, W) → (B, N, C)."""
+        b, n, _ = tokens.shape
         # 1. Queries (batch-normalised), keys (softmax over positions) and values (batch-normalised).
-        q = self.norm_q(self.to_q(x)).reshape(b, self.heads, self.dim_k, n)
-        k = torch.softmax(self.to_k(x).reshape(b, self.dim_k, n), dim=-1)
-        v = self.norm_v(self.to_v(x))
-        # 2. Content lambda: one k×v matrix per image.
-        content = torch.einsum("bkn,bvn->bkv", k, v.reshape(b, self.dim_v, n))
-        # 3. Positional lambdas: the same k kernels slid over every value channel.
-        kernel = self.pos_conv.weight.reshape(self.dim_k, 1, *self.pos_conv.weight.shape[-2:])
-        pad = kernel.shape[-1] // 2
-        positional = F.conv2d(v.reshape(b * self.dim_v, 1, height, width), kernel, self.pos_conv.bias, padding=pad)
-        positional = positional.reshape(b, self.dim_v, self.dim_k, n)
-        # 4. Apply both lambdas to the queries and merge heads: channel = head · v + value channel.
-        y = torch.einsum("bhkn,bkv->bhvn", q, content) + torch.einsum("bhkn,bvkn->bhvn", q, positional)
-        return y.reshape(b, self.heads * self.dim_v, height, width)
+        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(
+            b, n, self.heads, self.dim_k
+        )
+        k = torch.softmax(_pointwise(tokens, self.to_k), dim=1)
+        v = _pointwise(tokens, self.to_v, *_batchnorm_affine(self.norm_v))
+        # 2. Content lambda, one k×v matrix per image, applied to every query.
+        content = torch.bmm(k.transpose(1, 2), v)
+        y = torch.bmm(q.reshape(b, n * self.heads, self.dim_k), content).reshape(b, n, self.heads, self.dim_v)
+        # 3. Positional lambdas: the k kernels slid over every value channel, as one depthwise convolution
+        #    with k outputs per value channel; channels-last output is (B, N, v, k) in memory.
+        r = self.pos_conv.weight.shape[-1]
+        kernel = self.pos_conv.weight.reshape(self.dim_k, 1, r, r).repeat(self.dim_v, 1, 1, 1)
+        bias = self.pos_conv.bias.repeat(self.dim_v) if self.pos_conv.bias is not None else None
+        positional = F.conv2d(_to_image(v, size), kernel, bias, padding=r // 2, groups=self.dim_v)
+        positional = _to_tokens(positional).reshape(b, n, self.dim_v, self.dim_k)
+        # 4. Apply them per pixel and merge heads: channel = head · v + value channel.
+        y = y + torch.matmul(q, positional.transpose(-1, -2))
+        return y.reshape(b, n, self.heads * self.dim_v)
 
 
 class CrossLambda(nn.Module):
@@ -229,7 +301,14 @@ class CrossLambda(nn.Module):
     """
 
     def __init__(
-        self, channels: int, heads: int, dim_k: int, dim_v: int, context_dim: int, num_pixels: int, num_tokens: int
+        self,
+        channels: int,
+        heads: int,
+        dim_k: int,
+        dim_v: int,
+        context_dim: int,
+        num_pixels: int,
+        num_tokens: int,
     ) -> None:
         super().__init__()
         self.heads, self.dim_k, self.dim_v = heads, dim_k, dim_v
@@ -246,26 +325,27 @@ class CrossLambda(nn.Module):
         v = self.norm_v(self.to_v(context).transpose(1, 2))
         return k, v
 
-    def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        """``x``: (B, C, H, W), ``context``: (B, L, context_dim) → (B, C, H, W)."""
-        b, _, height, width = x.shape
-        n = height * width
+    def forward(self, tokens: Tensor, context: Tensor) -> Tensor:
+        """``tokens``: (B, N, C), ``context``: (B, L, context_dim) → (B, N, C)."""
+        b, n, _ = tokens.shape
         if n != self.rel_pos_emb.shape[0]:
             raise UnsupportedSizeError(
                 f"the cross-lambda table has {self.rel_pos_emb.shape[0]} positions but the input has {n}"
             )
         # 1. Queries and the context's keys and values.
-        q = self.norm_q(self.to_q(x)).reshape(b, self.heads, self.dim_k, n)
+        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(
+            b, n, self.heads, self.dim_k
+        )
         k, v = self.context_terms(context)
         # 2. Content lambda, applied to the queries.
-        content = torch.einsum("bkl,bvl->bkv", k, v)
-        y = torch.einsum("bhkn,bkv->bhvn", q, content)
+        content = torch.bmm(k, v.transpose(1, 2))
+        y = torch.bmm(q.reshape(b, n * self.heads, self.dim_k), content).reshape(b, n, self.heads, self.dim_v)
         # 3. Positional part Σ_κ q[κ,n] Σ_l E[n,l,κ] v[:,l], evaluated as (q·E)·v so the per-pixel k×v
-        #    lambdas are never materialised (same sum, a fraction of the memory).
-        table = self.rel_pos_emb[..., 0]  # (N, L, k)
-        weights = torch.einsum("bhkn,nlk->bhnl", q, table)
-        y = y + torch.einsum("bhnl,bvl->bhvn", weights, v)
-        return y.reshape(b, self.heads * self.dim_v, height, width)
+        #    lambdas are never materialised (the same sum, a fraction of the work and memory).
+        table = self.rel_pos_emb[..., 0].transpose(1, 2)  # (N, k, L)
+        weights = torch.stack([torch.bmm(q[i], table) for i in range(b)])  # (B, N, h, L)
+        y = y + torch.bmm(weights.reshape(b, n * self.heads, -1), v.transpose(1, 2)).reshape(y.shape)
+        return y.reshape(b, n, self.heads * self.dim_v)
 
 
 class _ConvLayer(nn.Module):
@@ -293,10 +373,15 @@ class MixFFN(nn.Module):
         self.depth_conv = _ConvLayer(nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden))
         self.point_conv = _ConvLayer(nn.Conv2d(hidden, channels, 1, bias=False))
 
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.depth_conv(F.silu(self.inverted_conv(x)))
-        value, gate = h.chunk(2, dim=1)
-        return self.point_conv(value * F.silu(gate))  # type: ignore[no-any-return]
+    def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
+        """``tokens``: (B, N, C) → (B, N, C)."""
+        # 1. Expand (a matrix product on the tokens) and activate.
+        h = F.silu(_pointwise(tokens, self.inverted_conv.conv))
+        # 2. Depthwise 3×3 on the channels-last image view.
+        h = _to_tokens(self.depth_conv(_to_image(h, size)))
+        # 3. Gate and project back.
+        value, gate = h.chunk(2, dim=-1)
+        return _pointwise(value * F.silu(gate), self.point_conv.conv)
 
 
 class LambdaBlock(nn.Module):
@@ -322,18 +407,9 @@ class LambdaBlock(nn.Module):
 
     def forward(self, tokens: Tensor, context: Tensor, size: tuple[int, int]) -> Tensor:
         """``tokens``: (B, N, C) with N = H·W in row-major order; ``size``: (H, W)."""
-        tokens = tokens + _to_tokens(self.attn1(_to_image(self.norm1(tokens), size)))
-        tokens = tokens + _to_tokens(self.attn2(_to_image(self.norm2(tokens), size), context))
-        return tokens + _to_tokens(self.ff(_to_image(self.norm3(tokens), size)))
-
-
-def _to_image(tokens: Tensor, size: tuple[int, int]) -> Tensor:
-    b, _, c = tokens.shape
-    return tokens.transpose(1, 2).reshape(b, c, *size)
-
-
-def _to_tokens(image: Tensor) -> Tensor:
-    return image.flatten(2).transpose(1, 2)
+        tokens = tokens + self.attn1(self.norm1(tokens), size)
+        tokens = tokens + self.attn2(self.norm2(tokens), context)
+        return tokens.add(self.ff(self.norm3(tokens), size))
 
 
 class LambdaTransformer(nn.Module):
@@ -361,10 +437,10 @@ class LambdaTransformer(nn.Module):
 
     def forward(self, x: Tensor, context: Tensor) -> Tensor:
         size = (x.shape[2], x.shape[3])
-        tokens = _to_tokens(self.proj_in(self.norm(x)))
+        tokens = _pointwise(_to_tokens(self.norm(x)), self.proj_in)
         for block in self.transformer_blocks:
             tokens = block(tokens, context, size)
-        return self.proj_out(_to_image(tokens, size)) + x  # type: ignore[no-any-return]
+        return _to_image(_pointwise(tokens, self.proj_out), size) + x
 
 
 class Downsample(nn.Module):
@@ -411,10 +487,16 @@ class DownBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.attentions = nn.ModuleList(
-            [LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens) for _ in range(layers)]
+            [
+                LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens)
+                for _ in range(layers)
+            ]
         )
         self.resnets = nn.ModuleList(
-            [ResnetBlock(in_channels if j == 0 else out_channels, out_channels, temb_channels, groups) for j in range(layers)]
+            [
+                ResnetBlock(in_channels if j == 0 else out_channels, out_channels, temb_channels, groups)
+                for j in range(layers)
+            ]
         )
         self.downsamplers = nn.ModuleList([Downsample(out_channels)]) if add_downsample else None
 
@@ -454,7 +536,10 @@ class UpBlock(nn.Module):
             current = prev_channels if j == 0 else out_channels
             resnets.append(ResnetBlock(current + skip_channels, out_channels, temb_channels, groups))
         self.attentions = nn.ModuleList(
-            [LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens) for _ in range(layers + 1)]
+            [
+                LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens)
+                for _ in range(layers + 1)
+            ]
         )
         self.resnets = nn.ModuleList(resnets)
         self.upsamplers = nn.ModuleList([Upsample(out_channels)]) if add_upsample else None
@@ -532,8 +617,12 @@ class MoebiusUNet(nn.Module):
         for level, out in enumerate(channels):
             self.down_blocks.append(
                 DownBlock(
-                    previous, out, temb_channels, layers=layers_per_block,
-                    add_downsample=level < levels - 1, **shared(level),
+                    previous,
+                    out,
+                    temb_channels,
+                    layers=layers_per_block,
+                    add_downsample=level < levels - 1,
+                    **shared(level),
                 )
             )
             previous = out
@@ -546,8 +635,13 @@ class MoebiusUNet(nn.Module):
             skip_in = reversed_channels[min(i + 1, levels - 1)]
             self.up_blocks.append(
                 UpBlock(
-                    skip_in, previous, out, temb_channels, layers=layers_per_block,
-                    add_upsample=i < levels - 1, **shared(level),
+                    skip_in,
+                    previous,
+                    out,
+                    temb_channels,
+                    layers=layers_per_block,
+                    add_upsample=i < levels - 1,
+                    **shared(level),
                 )
             )
             previous = out
@@ -572,8 +666,8 @@ class MoebiusUNet(nn.Module):
         temb = self.time_embedding(timesteps).to(sample.dtype)
         # 2. Context tokens.
         context = self.encoder_hid_proj(context)
-        # 3. Encoder, keeping every intermediate as a skip.
-        h = self.conv_in(sample)
+        # 3. Encoder, keeping every intermediate as a skip; activations stay channels-last throughout.
+        h = self.conv_in(sample.contiguous(memory_format=torch.channels_last))
         skips = [h]
         for down in self.down_blocks:
             h, level_skips = down(h, temb, context)
@@ -585,8 +679,9 @@ class MoebiusUNet(nn.Module):
             h = up(h, skips, temb, context)
             if block_outputs is not None:
                 block_outputs.append(h)
-        # 5. Output head.
-        return self.conv_out(F.silu(self.conv_norm_out(h)))  # type: ignore[no-any-return]
+        # 5. Output head, returned in the ordinary contiguous layout.
+        out: Tensor = self.conv_out(F.silu(self.conv_norm_out(h)))
+        return out.contiguous()
 
 
 class MoebiusModel(nn.Module):
@@ -643,7 +738,11 @@ class MoebiusModel(nn.Module):
             )
 
     def forward(
-        self, sample: Tensor, timesteps: Tensor | int, input_ids: Tensor, block_outputs: list[Tensor] | None = None
+        self,
+        sample: Tensor,
+        timesteps: Tensor | int,
+        input_ids: Tensor,
+        block_outputs: list[Tensor] | None = None,
     ) -> Tensor:
         """Predict the noise ε for ``sample`` at ``timesteps`` conditioned on ``input_ids``.
 
@@ -690,7 +789,9 @@ def normalize_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     channels = [int(c) for c in cfg["block_out_channels"]]
     heads = int(cfg["attention_head_dim"])
     if any(c % heads for c in channels) or any(c % int(cfg["norm_num_groups"]) for c in channels):
-        raise ConfigError("Moebius config: every block_out_channels entry must divide by heads and norm groups.")
+        raise ConfigError(
+            "Moebius config: every block_out_channels entry must divide by heads and norm groups."
+        )
     if int(cfg["sample_size"]) % (2 ** (len(channels) - 1)):
         raise ConfigError("Moebius config: sample_size must divide by 2 for every downsampling level.")
     cfg["block_out_channels"] = channels

@@ -111,9 +111,16 @@ class MoebiusEngine:
         # 2. Run the model (raw decoded frame; blending happens at the photo's own resolution).
         start = time.perf_counter()
         frame_result = self.pipeline(
-            frame_image, frame_mask,
-            steps=settings.steps, guidance=settings.guidance, seed=seed, strength=settings.strength,
-            noise_offset=settings.noise_offset, paste=False, progress=progress, cancel=cancel,
+            frame_image,
+            frame_mask,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            seed=seed,
+            strength=settings.strength,
+            noise_offset=settings.noise_offset,
+            paste=False,
+            progress=progress,
+            cancel=cancel,
         )
         timings["model"] = time.perf_counter() - start
         timings.update({f"model.{k}": v for k, v in self.pipeline.timings.as_dict().items()})

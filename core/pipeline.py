@@ -142,7 +142,8 @@ class MoebiusPipeline:
     def decode(self, latents: Tensor) -> Tensor:
         """VAE decode of scaled latents → (B, 3, H, W) in [0, 1] (clamped)."""
         image = self.vae.decode(latents.to(self.dtype) / self.scaling_factor).sample
-        return ((image.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+        pixels: Tensor = (image.float() + 1.0) / 2.0
+        return pixels.clamp(0.0, 1.0)
 
     @staticmethod
     def draw_noise(shape: torch.Size, generator: torch.Generator, noise_offset: float) -> Tensor:
@@ -183,10 +184,8 @@ class MoebiusPipeline:
         batch = latents.shape[0]
         device, dtype = self.device, self.dtype
         # 1. Start from the image latent noised to the first timestep (strength < 1), or from pure noise.
-        if strength < 1.0:
-            x = self.scheduler.add_noise(latents.float(), noise.float(), timesteps[:1])
-        else:
-            x = noise.float()
+        start = latents.float() if strength < 1.0 else None
+        x = self.scheduler.add_noise(start, noise.float(), timesteps[:1]) if start is not None else noise.float()
         # 2. Constant parts of the model input and the ids, built once.
         guided = guidance != 1.0
         copies = 2 if guided else 1
@@ -258,7 +257,10 @@ class MoebiusPipeline:
         self.timings = PipelineTimings()
         with torch.inference_mode():
             # 1. Tensors: image in [-1, 1], binary mask, masked image with the hole at 0.0.
-            pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0 * 2.0 - 1.0
+            pixels = (
+                torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0 * 2.0
+                - 1.0
+            )
             binary = torch.from_numpy((mask >= 127.5).astype(np.uint8))[None, None]
             masked = pixels * (1 - binary.float())
             # 2. Encode the image, then the masked image (reference order of random draws).
@@ -277,8 +279,15 @@ class MoebiusPipeline:
             # 4. Denoise.
             start = time.perf_counter()
             final = self.denoise(
-                latents, masked_latents, mask_latent, noise,
-                steps=steps, strength=strength, guidance=guidance, progress=progress, cancel=cancel,
+                latents,
+                masked_latents,
+                mask_latent,
+                noise,
+                steps=steps,
+                strength=strength,
+                guidance=guidance,
+                progress=progress,
+                cancel=cancel,
             )
             self.timings.denoise = time.perf_counter() - start
             # 5. Decode and convert to 8 bits by truncation, as the reference does.
@@ -300,7 +309,9 @@ def paste_back(
     """The reference paste: α = mask blurred with radius 3; ``result·α + original·(1−α)``, truncated to 8 bits."""
     from PIL import Image, ImageFilter
 
-    alpha = np.asarray(Image.fromarray(mask).filter(ImageFilter.GaussianBlur(PASTE_BLUR_RADIUS)), dtype=np.float64)
+    alpha = np.asarray(
+        Image.fromarray(mask).filter(ImageFilter.GaussianBlur(PASTE_BLUR_RADIUS)), dtype=np.float64
+    )
     alpha = (alpha / 255.0)[..., None]
     blended = (result / 255.0) * alpha + (original / 255.0) * (1.0 - alpha)
     return (blended * 255).astype(np.uint8)
@@ -318,5 +329,8 @@ def _report(progress: ProgressCallback | None, stage: str, step: int, total: int
 
 def describe(pipeline: MoebiusPipeline) -> dict[str, Any]:
     """A short description of a loaded pipeline (device, dtype, frame size) for logs and diagnostics."""
-    return {"device": str(pipeline.device), "dtype": str(pipeline.dtype).replace("torch.", ""),
-            "frame": pipeline.frame_size}
+    return {
+        "device": str(pipeline.device),
+        "dtype": str(pipeline.dtype).replace("torch.", ""),
+        "frame": pipeline.frame_size,
+    }

@@ -37,7 +37,9 @@ class Variant:
 
 
 VARIANTS: dict[str, Variant] = {
-    "ft_places2": Variant("ft_places2", "Natural scenes", "Fine-tuned on Places2: landscapes, streets, interiors."),
+    "ft_places2": Variant(
+        "ft_places2", "Natural scenes", "Fine-tuned on Places2: landscapes, streets, interiors."
+    ),
     "pretrained": Variant("pretrained", "General (pretrained)", "The base model before fine-tuning."),
     "ft_celebahq": Variant("ft_celebahq", "Portraits (CelebA-HQ)", "Fine-tuned on CelebA-HQ face portraits."),
     "ft_ffhq": Variant("ft_ffhq", "Portraits (FFHQ)", "Fine-tuned on FFHQ face portraits."),
@@ -91,7 +93,11 @@ def find_model(model_dir: str | Path | None = None, variant: str | None = None) 
         unet = _weights_in(folder)
         if unet is not None:
             vae = _find_vae(folder, models)
-            return ModelFiles(unet, vae, variant=folder.name if folder.name in VARIANTS else None) if vae else None
+            return (
+                ModelFiles(unet, vae, variant=folder.name if folder.name in VARIANTS else None)
+                if vae
+                else None
+            )
         models = folder
     order = [variant or DEFAULT_VARIANT] + [name for name in VARIANTS if name != (variant or DEFAULT_VARIANT)]
     for name in order:

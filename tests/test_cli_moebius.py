@@ -34,14 +34,28 @@ def _unmasked_digest(pixels: np.ndarray, mask: np.ndarray) -> str:
 
 
 @pytest.mark.parametrize("name", PHOTOS)
-def test_inpaint_sample_with_tiny_model(models: Path, tmp_path: Path, name: str,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_inpaint_sample_with_tiny_model(
+    models: Path, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     photo = SAMPLES / name
     mask_path = SAMPLES / f"{photo.stem}_mask.png"
     before = hashlib.sha256(photo.read_bytes()).hexdigest()
     out = tmp_path / f"out{photo.suffix}"
-    code = main([str(photo), "--mask", str(mask_path), "-o", str(out), "--steps", "3",
-                 "--model", str(models / "moebius" / "ft_places2"), "--engine", "moebius"])
+    code = main(
+        [
+            str(photo),
+            "--mask",
+            str(mask_path),
+            "-o",
+            str(out),
+            "--steps",
+            "3",
+            "--model",
+            str(models / "moebius" / "ft_places2"),
+            "--engine",
+            "moebius",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "moebius engine" in captured.out
@@ -59,13 +73,24 @@ def test_inpaint_sample_with_tiny_model(models: Path, tmp_path: Path, name: str,
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
-def test_models_folder_is_found_without_model_flag(models: Path, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_folder_is_found_without_model_flag(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("MOEBIUS_STUDIO_MODELS", str(models))
     out = tmp_path / "out.png"
-    code = main([str(SAMPLES / "chelsea.png"), "--mask", str(SAMPLES / "chelsea_mask.png"), "-o", str(out),
-                 "--steps", "2", "--seed", "5"])
+    code = main(
+        [
+            str(SAMPLES / "chelsea.png"),
+            "--mask",
+            str(SAMPLES / "chelsea_mask.png"),
+            "-o",
+            str(out),
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "moebius engine, seed 5" in captured.out
@@ -73,8 +98,16 @@ def test_models_folder_is_found_without_model_flag(models: Path, tmp_path: Path,
 
 
 def test_same_seed_same_picture(models: Path, tmp_path: Path) -> None:
-    args = [str(SAMPLES / "chelsea.png"), "--mask", str(SAMPLES / "chelsea_mask.png"), "--steps", "2",
-            "--model", str(models / "moebius" / "ft_places2"), "--quiet"]
+    args = [
+        str(SAMPLES / "chelsea.png"),
+        "--mask",
+        str(SAMPLES / "chelsea_mask.png"),
+        "--steps",
+        "2",
+        "--model",
+        str(models / "moebius" / "ft_places2"),
+        "--quiet",
+    ]
     assert main([*args, "-o", str(tmp_path / "a.png"), "--seed", "3"]) == 0
     assert main([*args, "-o", str(tmp_path / "b.png"), "--seed", "3"]) == 0
     assert main([*args, "-o", str(tmp_path / "c.png"), "--seed", "4"]) == 0
@@ -84,8 +117,17 @@ def test_same_seed_same_picture(models: Path, tmp_path: Path) -> None:
 
 
 def test_wrong_model_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(SAMPLES / "chelsea.png"), "--mask", str(SAMPLES / "chelsea_mask.png"),
-                 "-o", str(tmp_path / "out.png"), "--model", str(tmp_path)])
+    code = main(
+        [
+            str(SAMPLES / "chelsea.png"),
+            "--mask",
+            str(SAMPLES / "chelsea_mask.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--model",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "No Moebius weights were found" in err
@@ -93,13 +135,24 @@ def test_wrong_model_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "out.png").exists()
 
 
-def test_broken_checkpoint_is_one_line(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_checkpoint_is_one_line(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04garbage")
     (broken / "vae").symlink_to(models / "vae")
-    code = main([str(SAMPLES / "chelsea.png"), "--mask", str(SAMPLES / "chelsea_mask.png"),
-                 "-o", str(tmp_path / "out.png"), "--model", str(broken)])
+    code = main(
+        [
+            str(SAMPLES / "chelsea.png"),
+            "--mask",
+            str(SAMPLES / "chelsea_mask.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--model",
+            str(broken),
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0
     assert "diffusion_pytorch_model.bin" in err and "Traceback" not in err

@@ -64,6 +64,10 @@ def test_golden_intermediates(golden_model: MoebiusModel) -> None:
         "dbg_down0_resnet0": unet.down_blocks[0].resnets[0],
         "dbg_down0_attn0": unet.down_blocks[0].attentions[0],
         "dbg_down0_attn0_tb0": block,
+        "dbg_down0_attn0_tb0_attn1_input": block.norm1,
+        "dbg_down0_attn0_tb0_attn1": block.attn1,
+        "dbg_down0_attn0_tb0_attn2": block.attn2,
+        "dbg_down0_attn0_tb0_ff": block.ff,
         "dbg_up0_upsampler": unet.up_blocks[0].upsamplers[0],
     }
     seen: dict[str, torch.Tensor] = {}

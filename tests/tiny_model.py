@@ -54,8 +54,10 @@ def write_tiny_model(root: Path, *, variant: str = "ft_places2", fmt: str = "bin
     vae = build_vae(tiny_vae_config())
     unet_dir = root / "moebius" / variant
     vae_dir = root / "vae"
-    for folder, module, config in ((unet_dir, model, {"model_kwargs": TINY_UNET_CONFIG}),
-                                   (vae_dir, vae, tiny_vae_config())):
+    for folder, module, config in (
+        (unet_dir, model, {"model_kwargs": TINY_UNET_CONFIG}),
+        (vae_dir, vae, tiny_vae_config()),
+    ):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(json.dumps(config, indent=1))
         state = {k: v.contiguous() for k, v in module.state_dict().items()}

@@ -1,0 +1,62 @@
+"""Start Moebius Studio: ``moebius-studio [PHOTO] [--mask MASK]`` or ``python -m app``.
+
+The window is shown before anything else happens; the photo is opened from the event loop right after, and
+torch is not imported at all on the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+import resources
+from app.main_window import APP_TITLE, MainWindow
+from core import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moebius-studio",
+        description="Remove objects from photos with the Moebius diffusion model, entirely on this computer.",
+    )
+    parser.add_argument(
+        "photo", nargs="?", type=Path, help="photo to open (default: the bundled sample photo)"
+    )
+    parser.add_argument(
+        "--mask", type=Path, help="mask to show over it (white = fill; default: PHOTO_mask.png if present)"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the GUI until its window closes; returns the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    parser.parse_known_args(arguments)  # --help and --version answer here, without needing a display
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        # Qt takes out the options it knows (-platform, -style, …) and leaves ours.
+        app = QApplication([sys.argv[0] if sys.argv else "moebius-studio", *arguments])
+        arguments = app.arguments()[1:]
+    options = parser.parse_args(arguments)
+
+    app.setApplicationName(APP_TITLE)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("moebius-studio")
+    app.setWindowIcon(QIcon(str(resources.ICON_PNG)))
+
+    window = MainWindow()
+    window.show()
+    photo = options.photo if options.photo is not None else resources.SAMPLE_PHOTO
+    QTimer.singleShot(0, lambda: window.open_image(photo, options.mask))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
