@@ -10,37 +10,15 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.cancel import CancelToken
-from core.errors import DeviceError
+from core.loading import DeviceInfo
 from core.pipeline import MoebiusPipeline
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
 from core.weights import ModelFiles, require_model
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """The compute device and precision an engine runs on, with the reason for the choice."""
-
-    device: str
-    dtype: str
-    reason: str
-
-
-def choose_device(preference: str) -> DeviceInfo:
-    """Ask the backends layer for a device; turn its errors into :class:`DeviceError`."""
-    from backends.device import DeviceUnavailable
-    from backends.device import choose_device as backend_choose
-
-    try:
-        choice = backend_choose(preference)
-    except DeviceUnavailable as exc:
-        raise DeviceError(str(exc), hint="Use --device auto to pick what this computer has.") from exc
-    return DeviceInfo(choice.device, choice.dtype_name, choice.reason)
 
 
 class MoebiusEngine:
@@ -69,23 +47,11 @@ class MoebiusEngine:
         progress: ProgressCallback | None = None,
     ) -> MoebiusEngine:
         """Find the weights, pick a device and load everything once."""
-        import torch
-
-        from core.model import load_moebius
-        from core.vae import load_vae
+        from core.loading import load_pipeline
 
         files = require_model(model_dir, variant)
-        info = choose_device(device)
-        dtype = getattr(torch, info.dtype)
-        if progress is not None:
-            progress(ProgressEvent("load", 0, 2))
-        model = load_moebius(files.unet, device=info.device, dtype=dtype)
-        if progress is not None:
-            progress(ProgressEvent("load", 1, 2))
-        vae = load_vae(files.vae_dir, device=info.device, dtype=dtype)
-        if progress is not None:
-            progress(ProgressEvent("load", 2, 2))
-        return cls(MoebiusPipeline(model, vae, device=info.device, dtype=dtype), files, info)
+        pipeline, info = load_pipeline(files, device=device, progress=progress)
+        return cls(pipeline, files, info)
 
     @property
     def frame_size(self) -> int:
