@@ -80,6 +80,11 @@ _FIXED_VALUES: dict[str, Any] = {
 }
 MIX_FFN_RATIO = 2.5
 LOCAL_LAMBDA_SIZE = 15
+# The self-λ positional term switches to per-pixel filters when they need this many times less work than the
+# convolution (see SelfLambda.prefers_local_filters), and gathers neighbourhoods in bands of at most this many
+# elements (32 MB in float32).
+LOCAL_FILTER_WORK_RATIO = 3.5
+LOCAL_FILTER_CHUNK = 8_000_000
 # Number of conditioning tokens: half of the id table (one set of 10 ids per task).
 COND_IDS = tuple(range(10))
 UNCOND_IDS = tuple(range(10, 20))
@@ -163,12 +168,12 @@ class DepthwiseSeparableConv(nn.Module):
         # 1. Depthwise conv with bn1 folded into its (tiny) kernel, then ReLU.
         scale, shift = _batchnorm_affine(self.bn1)
         weight = self.conv_dw.weight * scale[:, None, None, None]
-        h = F.relu(F.conv2d(x, weight, shift, padding=self.conv_dw.padding, groups=self.conv_dw.groups))
+        h = F.relu(F.conv2d(x, weight, shift, padding=self.conv_dw.padding, groups=self.conv_dw.groups), inplace=True)
         # 2. Pointwise conv as a matrix product on the tokens, with bn2 folded in.
         scale, shift = _batchnorm_affine(self.bn2)
         h = _to_image(_pointwise(_to_tokens(h), self.conv_pw, scale, shift), (x.shape[2], x.shape[3]))
-        # 3. The hidden residual of the released block.
-        return h + x if self.has_skip else h
+        # 3. The hidden residual of the released block (h is this block's own buffer, so add in place).
+        return h.add_(x) if self.has_skip else h
 
 
 class TimestepEmbedding(nn.Module):
@@ -220,16 +225,17 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x: Tensor, temb: Tensor) -> Tensor:
         # 1. Normalise, activate, first separable conv.
-        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv1(F.silu(self.norm1(x), inplace=True))
         # 2. Add the projected timestep embedding, broadcast over the image.
-        h = h + self.time_emb_proj(F.silu(temb))[:, :, None, None]
+        h.add_(self.time_emb_proj(F.silu(temb))[:, :, None, None])
         # 3. Second separable conv (carries its own hidden residual).
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv2(F.silu(self.norm2(h), inplace=True))
+        assert isinstance(h, Tensor)
         # 4. Outer residual, through a 1×1 conv when the channel count changes.
         if self.conv_shortcut is None:
-            return x.add(h)
+            return h.add_(x)
         skip = _to_image(_pointwise(_to_tokens(x), self.conv_shortcut), (x.shape[2], x.shape[3]))
-        return skip.add(h)
+        return h.add_(skip)
 
 
 class SelfLambda(nn.Module):
@@ -275,16 +281,70 @@ class SelfLambda(nn.Module):
         # 2. Content lambda, one k×v matrix per image, applied to every query.
         content = torch.bmm(k.transpose(1, 2), v)
         y = torch.bmm(q.reshape(b, n * self.heads, self.dim_k), content).reshape(b, n, self.heads, self.dim_v)
-        # 3. Positional lambdas: the k kernels slid over every value channel, as one depthwise convolution
-        #    with k outputs per value channel; channels-last output is (B, N, v, k) in memory.
+        # 3. Positional part, by whichever of two exact formulations needs less work at this width.
+        if self.prefers_local_filters:
+            y = y + self._positional_by_local_filters(q, v, size)
+        else:
+            y = y + self._positional_by_convolution(q, v, size)
+        return y.reshape(b, n, self.heads * self.dim_v)
+
+    @property
+    def prefers_local_filters(self) -> bool:
+        """Whether per-pixel filters beat the convolution here.
+
+        The convolution costs v·k·r² multiply-adds per pixel, the per-pixel filters h·r²·(k+v). The
+        convolution runs at a higher share of the machine's peak, so it keeps the narrow first level (a
+        2.6× work ratio) and the filters take the wider levels (5× and 10× less work).
+        """
+        r2 = self.pos_conv.weight.shape[-1] ** 2
+        return self.dim_v * self.dim_k * r2 > LOCAL_FILTER_WORK_RATIO * self.heads * r2 * (self.dim_k + self.dim_v)
+
+    def _positional_by_convolution(self, q: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+        """λp as the reference computes it: the k kernels slid over every value channel, then applied to q.
+
+        One depthwise convolution with k outputs per value channel; its channels-last output is (B, N, v, k)
+        in memory, ready for a batched product with the queries.
+        """
+        b, n, _, _ = q.shape
         r = self.pos_conv.weight.shape[-1]
         kernel = self.pos_conv.weight.reshape(self.dim_k, 1, r, r).repeat(self.dim_v, 1, 1, 1)
         bias = self.pos_conv.bias.repeat(self.dim_v) if self.pos_conv.bias is not None else None
         positional = F.conv2d(_to_image(v, size), kernel, bias, padding=r // 2, groups=self.dim_v)
-        positional = _to_tokens(positional).reshape(b, n, self.dim_v, self.dim_k)
-        # 4. Apply them per pixel and merge heads: channel = head · v + value channel.
-        y = y + torch.matmul(q, positional.transpose(-1, -2))
-        return y.reshape(b, n, self.heads * self.dim_v)
+        positional = _to_tokens(positional).reshape(b * n, self.dim_v, self.dim_k)
+        out = torch.bmm(q.reshape(b * n, self.heads, self.dim_k), positional.transpose(1, 2))
+        return out.reshape(b, n, self.heads, self.dim_v)
+
+    def _positional_by_local_filters(self, q: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+        """The same sum regrouped: Σ_o (Σ_κ q[κ]·W[κ,o]) · v[n+o] + Σ_κ q[κ]·bias[κ].
+
+        Contracting the queries with the kernels first gives every pixel and head its own r×r filter over
+        the (shared) values, which is far less work when k and v are large. The values' r×r neighbourhoods
+        are gathered a band of rows at a time to bound the memory of the gathered copy.
+        """
+        b, n, heads, dim_k = q.shape
+        height, width = size
+        r = self.pos_conv.weight.shape[-1]
+        r2, pad, dim_v = r * r, r // 2, self.dim_v
+        # 1. Per-pixel filters (B, N, h, r²) and the bias term (B, N, h, 1).
+        q_rows = q.reshape(b * n * heads, dim_k)
+        filters = torch.mm(q_rows, self.pos_conv.weight.reshape(dim_k, r2)).reshape(b, n, heads, r2)
+        # 2. Zero-padded channels-last values and a strided view of every pixel's r×r neighbourhood.
+        padded = F.pad(v.reshape(b, height, width, dim_v), (0, 0, pad, pad, pad, pad))
+        ph, pw = height + 2 * pad, width + 2 * pad
+        windows = padded.as_strided(
+            (b, height, width, r, r, dim_v), (ph * pw * dim_v, pw * dim_v, dim_v, pw * dim_v, dim_v, 1)
+        )
+        # 3. Apply the filters a band of rows at a time.
+        out = torch.empty(b, n, heads, dim_v, dtype=q.dtype, device=q.device)
+        rows = max(1, LOCAL_FILTER_CHUNK // (b * width * r2 * dim_v))
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            band = windows[:, top:bottom].reshape(-1, r2, dim_v)
+            band_filters = filters[:, top * width : bottom * width].reshape(-1, heads, r2)
+            out[:, top * width : bottom * width] = torch.bmm(band_filters, band).reshape(b, -1, heads, dim_v)
+        if self.pos_conv.bias is not None:
+            out += torch.mv(q_rows, self.pos_conv.bias).reshape(b, n, heads, 1)
+        return out
 
 
 class CrossLambda(nn.Module):
@@ -376,12 +436,12 @@ class MixFFN(nn.Module):
     def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
         """``tokens``: (B, N, C) → (B, N, C)."""
         # 1. Expand (a matrix product on the tokens) and activate.
-        h = F.silu(_pointwise(tokens, self.inverted_conv.conv))
+        h = F.silu(_pointwise(tokens, self.inverted_conv.conv), inplace=True)
         # 2. Depthwise 3×3 on the channels-last image view.
         h = _to_tokens(self.depth_conv(_to_image(h, size)))
         # 3. Gate and project back.
         value, gate = h.chunk(2, dim=-1)
-        return _pointwise(value * F.silu(gate), self.point_conv.conv)
+        return _pointwise(value * F.silu(gate, inplace=True), self.point_conv.conv)
 
 
 class LambdaBlock(nn.Module):
@@ -407,9 +467,10 @@ class LambdaBlock(nn.Module):
 
     def forward(self, tokens: Tensor, context: Tensor, size: tuple[int, int]) -> Tensor:
         """``tokens``: (B, N, C) with N = H·W in row-major order; ``size``: (H, W)."""
+        # The first sum is a new buffer (the block's input stays intact); the later ones update it in place.
         tokens = tokens + self.attn1(self.norm1(tokens), size)
-        tokens = tokens + self.attn2(self.norm2(tokens), context)
-        return tokens.add(self.ff(self.norm3(tokens), size))
+        tokens.add_(self.attn2(self.norm2(tokens), context))
+        return tokens.add_(self.ff(self.norm3(tokens), size))
 
 
 class LambdaTransformer(nn.Module):
@@ -440,7 +501,7 @@ class LambdaTransformer(nn.Module):
         tokens = _pointwise(_to_tokens(self.norm(x)), self.proj_in)
         for block in self.transformer_blocks:
             tokens = block(tokens, context, size)
-        return _to_image(_pointwise(tokens, self.proj_out), size) + x
+        return _to_image(_pointwise(tokens, self.proj_out), size).add_(x)
 
 
 class Downsample(nn.Module):

@@ -187,3 +187,18 @@ def test_truncated_checkpoint_is_reported(tmp_path: Path) -> None:
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="safetensors"):
         load_moebius(bad)
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1e9], ids=["local-filters-everywhere", "convolution-everywhere"])
+def test_both_positional_formulations_match_golden(
+    golden_model: MoebiusModel, monkeypatch: pytest.MonkeyPatch, ratio: float
+) -> None:
+    import core.model
+
+    monkeypatch.setattr(core.model, "LOCAL_FILTER_WORK_RATIO", ratio)
+    # A small band size also exercises the band loop of the per-pixel filters.
+    monkeypatch.setattr(core.model, "LOCAL_FILTER_CHUNK", 50_000)
+    inputs, expected = _load("inputs"), _load("expected")
+    with torch.inference_mode():
+        out = golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
+    torch.testing.assert_close(out, expected["sample"], atol=1e-4, rtol=0)
