@@ -864,12 +864,11 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from core.mmap_safetensors import load_mmap
 
         try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
+            return load_mmap(path)
+        except (OSError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{path.name} is not a readable safetensors file ({exc}).") from exc
     import pickle
 
