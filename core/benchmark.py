@@ -127,7 +127,7 @@ def component_timer(model: nn.Module, totals: dict[str, float]) -> Iterator[None
             handle.remove()
 
 
-def bench_unet(config: dict[str, Any], repeats: int, peak: float) -> dict[str, Any]:
+def bench_unet(config: dict[str, Any], repeats: int, peak: float, with_reference: bool = False) -> dict[str, Any]:
     torch.manual_seed(0)
     model = MoebiusModel(config)
     randomize_batchnorm(model)
@@ -141,6 +141,17 @@ def bench_unet(config: dict[str, Any], repeats: int, peak: float) -> dict[str, A
             return model(sample, t, ids)
 
     times = time_call(step, repeats)
+    reference_seconds = None
+    if with_reference:
+        from core.bench_reference import reference_forward
+
+        state = model.state_dict()
+
+        def reference_step() -> object:
+            with torch.inference_mode():
+                return reference_forward(state, model.config, sample, 500, ids)
+
+        reference_seconds = min(time_call(reference_step, 1))
     components: dict[str, float] = {}
     with component_timer(model, components):
         step()
@@ -154,6 +165,9 @@ def bench_unet(config: dict[str, Any], repeats: int, peak: float) -> dict[str, A
         "components_seconds": components,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    if reference_seconds is not None:
+        result["straightforward_seconds"] = reference_seconds
+        result["speedup_vs_straightforward"] = reference_seconds / seconds
     if config == RELEASED_CONFIG:
         result["achieved_gflops_reference_work"] = REFERENCE_GFLOP["unet_step"] / seconds
         result["share_of_matmul_peak"] = REFERENCE_GFLOP["unet_step"] / seconds / peak
@@ -205,8 +219,26 @@ def bench_load(repeats: int) -> dict[str, Any]:
     return out
 
 
-def bench_end_to_end(steps: int) -> dict[str, Any]:
-    """One whole 512×512 inpaint with the released configuration (random weights)."""
+class _StraightforwardModel(nn.Module):
+    """Adapter that lets the pipeline run the plain transcription (for the end-to-end comparison)."""
+
+    def __init__(self, model: MoebiusModel) -> None:
+        super().__init__()
+        self.state = model.state_dict()
+        self.config = model.config
+        self.sample_size = model.sample_size
+
+    def forward(self, sample: torch.Tensor, timesteps: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        from core.bench_reference import reference_forward
+
+        return reference_forward(self.state, self.config, sample, int(timesteps.reshape(-1)[0]), input_ids)
+
+
+def end_to_end_child(implementation: str, steps: int) -> dict[str, Any]:
+    """One whole 512×512 inpaint with the released configuration (random weights), in this process.
+
+    Run in a fresh process per implementation (see :func:`bench_end_to_end`) so its peak memory is its own.
+    """
     import numpy as np
 
     from core.pipeline import MoebiusPipeline
@@ -216,14 +248,29 @@ def bench_end_to_end(steps: int) -> dict[str, Any]:
     torch.manual_seed(0)
     model = MoebiusModel()
     randomize_batchnorm(model)
-    pipeline = MoebiusPipeline(model, build_vae(config).eval())
+    unet: nn.Module = model if implementation == "optimised" else _StraightforwardModel(model)
+    pipeline = MoebiusPipeline(unet, build_vae(config).eval())  # type: ignore[arg-type]
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
     mask = np.zeros((512, 512), np.uint8)
     mask[160:352, 192:320] = 255
     start = time.perf_counter()
     pipeline(image, mask, steps=steps)
-    return {"seconds": time.perf_counter() - start, "steps": steps, **pipeline.timings.as_dict()}
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "steps": steps, "peak_rss_mb": peak_rss_mb(), **pipeline.timings.as_dict()}
+
+
+def bench_end_to_end(steps: int) -> dict[str, Any]:
+    """Whole inpaints by this implementation and by the straightforward transcription, each in its own process."""
+    import subprocess
+
+    out: dict[str, Any] = {}
+    for implementation in ("optimised", "straightforward"):
+        command = [sys.executable, "-m", "core.benchmark", "--end-to-end-child", implementation, "--steps", str(steps)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        out[implementation] = json.loads(done.stdout.strip().splitlines()[-1])
+    out["time_ratio"] = out["optimised"]["seconds"] / out["straightforward"]["seconds"]
+    return out
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -244,6 +291,11 @@ def print_table(report: dict[str, Any]) -> None:
                 f"  against the reference 632 GFLOP: {unet['achieved_gflops_reference_work']:.1f} GFLOP/s = "
                 f"{100 * unet['share_of_matmul_peak']:.0f} % of the matmul peak"
             )
+        if "straightforward_seconds" in unet:
+            print(
+                f"  straightforward transcription {unet['straightforward_seconds']:7.3f} s   "
+                f"→ this implementation is {unet['speedup_vs_straightforward']:.2f}× as fast"
+            )
         for component, seconds in sorted(unet["components_seconds"].items(), key=lambda kv: -kv[1]):
             print(f"    {component:<26} {seconds:8.3f} s")
         vae = section.get("vae")
@@ -255,10 +307,14 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"  load {key:<30} {value:8.3f} s")
     if "end_to_end" in report:
         e2e = report["end_to_end"]
-        print(
-            f"\nend to end 512×512, {e2e['steps']} steps: {e2e['seconds']:.1f} s "
-            f"(encode {e2e['encode']:.1f}, denoise {e2e['denoise']:.1f}, decode {e2e['decode']:.1f})"
-        )
+        for name in ("optimised", "straightforward"):
+            run = e2e[name]
+            print(
+                f"\nend to end 512×512, {run['steps']} steps, {name}: {run['seconds']:.1f} s "
+                f"(encode {run['encode']:.1f}, denoise {run['denoise']:.1f}, decode {run['decode']:.1f}), "
+                f"peak memory {run['peak_rss_mb']:.0f} MiB"
+            )
+        print(f"time ratio optimised / straightforward: {100 * e2e['time_ratio']:.0f} %")
     print(f"\npeak resident memory {report['peak_rss_mb']:.0f} MiB")
 
 
@@ -275,7 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
+    parser.add_argument("--steps", type=int, default=20, help="steps of the end-to-end runs")
+    parser.add_argument("--end-to-end-child", choices=("optimised", "straightforward"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.end_to_end_child:
+        print(json.dumps(end_to_end_child(args.end_to_end_child, args.steps)))
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -300,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.load and not args.quick:
         report["load"] = bench_load(2)
     if args.end_to_end and not args.quick:
-        report["end_to_end"] = bench_end_to_end(20)
+        report["end_to_end"] = bench_end_to_end(args.steps)
     report["peak_rss_mb"] = peak_rss_mb()
     print_table(report)
     if args.json is not None:

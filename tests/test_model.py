@@ -202,3 +202,15 @@ def test_both_positional_formulations_match_golden(
     with torch.inference_mode():
         out = golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
     torch.testing.assert_close(out, expected["sample"], atol=1e-4, rtol=0)
+
+
+def test_benchmark_reference_transcription_matches_golden() -> None:
+    """The plain transcription the benchmark compares against is itself exact."""
+    from core.bench_reference import reference_forward
+
+    state = _load("weights")
+    config = json.loads((GOLDEN / "config.json").read_text())["model_kwargs"]
+    inputs, expected = _load("inputs"), _load("expected")
+    with torch.inference_mode():
+        out = reference_forward(state, config, inputs["sample"], int(inputs["timesteps"]), inputs["input_ids"])
+    torch.testing.assert_close(out, expected["sample"], atol=1e-4, rtol=0)
