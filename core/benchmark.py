@@ -24,11 +24,9 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -198,25 +196,28 @@ def bench_vae(tiny: bool, repeats: int) -> dict[str, Any]:
     return {"encode_seconds": enc, "decode_seconds": dec}
 
 
-def bench_load(repeats: int) -> dict[str, Any]:
-    """Load time of the released configuration from .bin and from .safetensors (second load, warm cache)."""
-    from safetensors.torch import save_file
+# Further sections live beside the code they measure; each module offers run(quick) -> report and
+# describe(report) -> lines. They run when their flag is given (or with --all).
+SECTIONS: dict[str, tuple[str, str]] = {
+    "load": ("core.bench_weights", "model load time from .bin and .safetensors"),
+    "precision": ("core.bench_precision", "fp16/bf16 deviation from fp32 on one guided step"),
+    "photo": ("core.bench_photo", "a 24 MP photo: read, plan, model, composite, write"),
+}
 
-    from core.model import load_moebius
 
-    model = MoebiusModel()
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        torch.save(state, root / "diffusion_pytorch_model.bin")
-        save_file(state, str(root / "diffusion_pytorch_model.safetensors"))
-        del model, state
-        for name in ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.safetensors"):
-            path = root / name
-            times = time_call(partial(load_moebius, path), repeats)
-            out[name.rsplit(".", 1)[-1] + "_load_seconds"] = min(times)
-    return out
+def run_section(name: str, quick: bool) -> dict[str, Any]:
+    import importlib
+
+    module = importlib.import_module(SECTIONS[name][0])
+    report: dict[str, Any] = module.run(quick)
+    return report
+
+
+def describe_section(name: str, report: dict[str, Any]) -> list[str]:
+    import importlib
+
+    lines: list[str] = importlib.import_module(SECTIONS[name][0]).describe(report)
+    return lines
 
 
 class _StraightforwardModel(nn.Module):
@@ -302,9 +303,11 @@ def print_table(report: dict[str, Any]) -> None:
         if vae:
             print(f"  VAE encode 512×512           {vae['encode_seconds']:8.3f} s")
             print(f"  VAE decode 512×512           {vae['decode_seconds']:8.3f} s")
-    if "load" in report:
-        for key, value in report["load"].items():
-            print(f"  load {key:<30} {value:8.3f} s")
+    for name in SECTIONS:
+        if name in report.get("sections", {}):
+            print(f"\n[{name}] {SECTIONS[name][1]}")
+            for line in describe_section(name, report["sections"][name]):
+                print(f"  {line}")
     if "end_to_end" in report:
         e2e = report["end_to_end"]
         for name in ("optimised", "straightforward"):
@@ -325,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     parser.add_argument("--no-vae", action="store_true", help="skip the VAE timings")
-    parser.add_argument("--load", action="store_true", help="also time loading .bin vs .safetensors")
+    for name, (_, text) in SECTIONS.items():
+        parser.add_argument(f"--{name}", action="store_true", help=f"also measure {text}")
+    parser.add_argument("--all", action="store_true", help="every section, the end-to-end runs included")
     parser.add_argument(
         "--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint"
     )
@@ -358,9 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_vae:
             configs["released"]["vae"] = bench_vae(False, max(1, args.repeats // 2))
     report["configs"] = configs
-    if args.load and not args.quick:
-        report["load"] = bench_load(2)
-    if args.end_to_end and not args.quick:
+    report["sections"] = {
+        name: run_section(name, args.quick) for name in SECTIONS if getattr(args, name) or args.all
+    }
+    if (args.end_to_end or args.all) and not args.quick:
         report["end_to_end"] = bench_end_to_end(args.steps)
     report["peak_rss_mb"] = peak_rss_mb()
     print_table(report)

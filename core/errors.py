@@ -136,3 +136,49 @@ class DeviceError(MoebiusError):
 
 class SettingsError(MoebiusError):
     """The settings file or a settings value is invalid."""
+
+
+# -- getting models: download, import, verify (core.hub, core.model_store) ---------------------------------
+
+
+class DownloadError(ModelError):
+    """A model download failed (the server refused, or the connection broke and retries did not help)."""
+
+
+class OfflineError(DownloadError):
+    """The model server cannot be reached: no network, a firewall, or downloads switched off."""
+
+
+class RemoteFileNotFoundError(DownloadError):
+    """The server answered, but the repository or the file is not there (moved, renamed or private)."""
+
+
+class ChecksumMismatchError(CheckpointError):
+    """A file's SHA-256 (or size) differs from the value it must have, so it was not used."""
+
+
+class DiskSpaceError(ModelError):
+    """There is not enough free disk space for a download, an import or a conversion."""
+
+
+class ModelFolderNotWritableError(ModelError):
+    """The models folder (or the cache folder) cannot be written: read-only, or no permission."""
+
+
+class ModelImportError(ModelError):
+    """A folder or file given for import holds no usable Moebius or VAE weights, or they cannot be placed."""
+
+
+class UnknownModelError(ModelError):
+    """A model name is not one of the registry's names."""
+
+
+# -- hardware backends (core.loading) -----------------------------------------------------------------------
+
+
+class OutOfMemoryError(MoebiusError):
+    """The job did not fit in memory, even after the safer retries (guidance split in two, then the CPU)."""
+
+
+class CoreMLExportError(ModelError):
+    """The model could not be converted to Core ML (the message names the operators that failed)."""

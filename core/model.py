@@ -835,6 +835,8 @@ def normalize_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     raw = dict(config or {})
     if "model_kwargs" in raw:
         raw = dict(raw["model_kwargs"])
+    # Keys starting with "_" are bookkeeping written by other tools (e.g. "_class_name"), not architecture.
+    raw = {key: value for key, value in raw.items() if not key.startswith("_")}
     cfg = dict(RELEASED_CONFIG)
     known = set(RELEASED_CONFIG) | {"layers_per_block"}
     unknown = sorted(set(raw) - known)

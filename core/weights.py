@@ -8,43 +8,230 @@ Layout of the models folder (``core.paths.models_dir()``), mirroring the release
 
 A folder given with ``--model DIR`` may hold the UNet checkpoint directly (the released layout of one
 variant), with the VAE in ``DIR/vae``, a sibling ``vae`` folder, or the models folder's ``vae``.
+
+This module also holds the registry of what can be installed (:data:`MODELS`: the four released variants and
+the VAE, with their files, sizes, hashes once known, licence, source and what each is good for) and the choice
+of a variant for a job (:func:`variant_for`). Getting the files is :mod:`core.model_store`'s job (download
+through :mod:`core.hub`, import, verification, conversion); nothing here touches the network.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ModelNotInstalledError
 
+if TYPE_CHECKING:
+    from core.cancel import CancelToken
+    from core.request import ProgressCallback
+
 UNET_WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 VAE_WEIGHT_NAMES = UNET_WEIGHT_NAMES
+SAFETENSORS_NAME, BIN_NAME = UNET_WEIGHT_NAMES
+CONFIG_NAME = "config.json"
+
+MOEBIUS_REPO = "hustvl/Moebius"
+VAE_REPO = "hustvl/PixelHacker"
+VAE_NAME = "vae"
+
+# Sizes from the published parameter counts (shared/reference/param_counts.json) at 4 bytes per float32 value,
+# plus a little pickle overhead; only used for free-space checks and for telling the user what to expect.
+_UNET_APPROX_BYTES = 905_000_000
+_VAE_APPROX_BYTES = 335_000_000
+
+# What the released checkpoints are meant for. The GUI offers "Natural scenes" and "Portraits".
+CONTENT_SCENES = "scenes"
+CONTENT_PORTRAITS = "portraits"
+CONTENT_GENERAL = "general"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a model as published on the Hugging Face Hub, and where it goes on this computer.
+
+    Args:
+        repo_id: the Hub repository, ``owner/name``.
+        path: the file's path inside that repository, e.g. ``ft_places2/diffusion_pytorch_model.bin``.
+        local: where the file belongs under the models folder, e.g. ``moebius/ft_places2/diffusion_pytorch_model.bin``
+            (a pickled ``.bin`` is converted to ``.safetensors`` beside that name when it is installed).
+        approx_bytes: expected size for free-space checks and messages, when the exact size is not known.
+        size: the exact size in bytes, once known (``None`` until the maintainers record it).
+        sha256: the exact SHA-256 as 64 lowercase hex digits, once known; a download or import of a file with
+            another hash is refused.
+        optional: the file may be missing upstream (then the released defaults apply).
+    """
+
+    repo_id: str
+    path: str
+    local: str
+    approx_bytes: int = 0
+    size: int | None = None
+    sha256: str | None = None
+    optional: bool = False
+
+    @property
+    def is_weights(self) -> bool:
+        """Whether this is a checkpoint (as opposed to a ``config.json``)."""
+        return self.local.rsplit("/", 1)[-1] in UNET_WEIGHT_NAMES
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One released UNet checkpoint.
+    """One installable model of the registry: a released UNet checkpoint, or the VAE they all share.
 
     Args:
-        name: folder name in the release (and on the command line).
+        name: folder name in the release (and on the command line), e.g. ``ft_places2`` or ``vae``.
         label: what the user reads.
         purpose: one sentence on when to use it.
+        content: what the model is best at: ``"scenes"``, ``"portraits"`` or ``"general"`` (``None`` for the VAE).
+        kind: ``"unet"`` for a Moebius checkpoint, ``"vae"`` for the autoencoder.
+        files: the files to download, in download order (configuration before weights).
+        licence: the licence the files are published under, as far as the project knows it.
+        source: the web page of the release.
+        parameters: number of parameters (capability and size information).
+        frame_size: the only image size, in pixels, the model runs at (square).
+        needs: other registry entries that must be installed for this one to run.
     """
 
     name: str
     label: str
     purpose: str
+    content: str | None = CONTENT_GENERAL
+    kind: str = "unet"
+    files: tuple[RemoteFile, ...] = ()
+    licence: str = ""
+    source: str = ""
+    parameters: int = 0
+    frame_size: int = 512
+    needs: tuple[str, ...] = ()
+
+    @property
+    def approx_bytes(self) -> int:
+        """Expected download size of all files together."""
+        return sum(f.size if f.size is not None else f.approx_bytes for f in self.files)
+
+    @property
+    def folder(self) -> str:
+        """The model's folder under the models folder, e.g. ``moebius/ft_places2`` or ``vae``."""
+        return VAE_NAME if self.kind == "vae" else f"moebius/{self.name}"
+
+
+ModelSpec = Variant
+"""The registry entry type under the name the download and import code uses."""
+
+_MOEBIUS_LICENCE = "Apache-2.0 according to the authors' announcement; the model card on the Hub is authoritative"
+_VAE_LICENCE = "see the PixelHacker model card on the Hub"
+
+
+def _unet(name: str, label: str, purpose: str, content: str) -> Variant:
+    """A registry entry for one released UNet checkpoint (all four share layout, size and licence)."""
+    return Variant(
+        name,
+        label,
+        purpose,
+        content=content,
+        kind="unet",
+        files=(
+            # The release may or may not carry a config.json per variant; without one the released
+            # configuration applies, so it is optional.
+            RemoteFile(MOEBIUS_REPO, f"{name}/{CONFIG_NAME}", f"moebius/{name}/{CONFIG_NAME}", 1_000, optional=True),
+            RemoteFile(MOEBIUS_REPO, f"{name}/{BIN_NAME}", f"moebius/{name}/{BIN_NAME}", _UNET_APPROX_BYTES),
+        ),
+        licence=_MOEBIUS_LICENCE,
+        source=f"https://huggingface.co/{MOEBIUS_REPO}",
+        parameters=226_041_531,
+        needs=(VAE_NAME,),
+    )
 
 
 VARIANTS: dict[str, Variant] = {
-    "ft_places2": Variant(
-        "ft_places2", "Natural scenes", "Fine-tuned on Places2: landscapes, streets, interiors."
+    "ft_places2": _unet(
+        "ft_places2", "Natural scenes", "Fine-tuned on Places2: landscapes, streets, interiors.", CONTENT_SCENES
     ),
-    "pretrained": Variant("pretrained", "General (pretrained)", "The base model before fine-tuning."),
-    "ft_celebahq": Variant("ft_celebahq", "Portraits (CelebA-HQ)", "Fine-tuned on CelebA-HQ face portraits."),
-    "ft_ffhq": Variant("ft_ffhq", "Portraits (FFHQ)", "Fine-tuned on FFHQ face portraits."),
+    "pretrained": _unet("pretrained", "General (pretrained)", "The base model before fine-tuning.", CONTENT_GENERAL),
+    "ft_celebahq": _unet(
+        "ft_celebahq", "Portraits (CelebA-HQ)", "Fine-tuned on CelebA-HQ face portraits.", CONTENT_PORTRAITS
+    ),
+    "ft_ffhq": _unet("ft_ffhq", "Portraits (FFHQ)", "Fine-tuned on FFHQ face portraits.", CONTENT_PORTRAITS),
 }
 DEFAULT_VARIANT = "ft_places2"
+
+VAE_SPEC = Variant(
+    VAE_NAME,
+    "VAE (shared by all variants)",
+    "Turns photos into the model's latent space and back; every Moebius variant needs it.",
+    content=None,
+    kind="vae",
+    files=(
+        RemoteFile(VAE_REPO, f"vae/{CONFIG_NAME}", f"vae/{CONFIG_NAME}", 1_000),
+        RemoteFile(VAE_REPO, f"vae/{BIN_NAME}", f"vae/{BIN_NAME}", _VAE_APPROX_BYTES),
+    ),
+    licence=_VAE_LICENCE,
+    source=f"https://huggingface.co/{VAE_REPO}",
+    parameters=83_653_863,
+)
+
+MODELS: dict[str, Variant] = {**VARIANTS, VAE_NAME: VAE_SPEC}
+"""Everything ``moebius-inpaint models download NAME`` accepts: the four variants and the VAE."""
+
+# Which variant to use for which kind of photo, best first.
+_PREFERENCE = {
+    CONTENT_SCENES: ("ft_places2", "pretrained", "ft_ffhq", "ft_celebahq"),
+    CONTENT_PORTRAITS: ("ft_ffhq", "ft_celebahq", "pretrained", "ft_places2"),
+    CONTENT_GENERAL: ("pretrained", "ft_places2", "ft_ffhq", "ft_celebahq"),
+}
+
+
+def get_spec(name: str) -> Variant:
+    """The registry entry called ``name``.
+
+    Args:
+        name: a variant name (``ft_places2``, …) or ``vae``.
+
+    Raises:
+        UnknownModelError: no entry has that name.
+    """
+    from core.errors import UnknownModelError
+
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"There is no model called {name!r}.", hint=f"Known models: {', '.join(MODELS)}."
+        ) from None
+
+
+def variant_for(content: str | None = None, installed: list[str] | None = None) -> str:
+    """The variant to use for a job.
+
+    Args:
+        content: what the photo shows: ``"scenes"`` (the default), ``"portraits"`` or ``"general"``.
+        installed: names of the variants on this computer, best-first order is kept among them; ``None``
+            ignores what is installed and returns the best variant for ``content``.
+
+    Returns:
+        A variant name; the default variant when nothing fits.
+    """
+    order = _PREFERENCE.get(content or CONTENT_SCENES, _PREFERENCE[CONTENT_SCENES])
+    if installed is None:
+        return order[0]
+    return next((name for name in order if name in installed), DEFAULT_VARIANT)
+
+
+def installed_variants(model_dir: str | Path | None = None) -> list[str]:
+    """Names of the variants that :func:`find_model` can run from the models folder (UNet and VAE present).
+
+    Args:
+        model_dir: a models folder laid out as above; ``None`` means the app's models folder.
+    """
+    found = []
+    for name in VARIANTS:
+        files = find_model(model_dir, name)
+        if files is not None and files.variant == name:
+            found.append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -62,8 +249,16 @@ class ModelFiles:
     variant: str | None = None
 
 
-def _weights_in(folder: Path) -> Path | None:
+def weights_file(folder: Path) -> Path | None:
+    """The checkpoint in a model folder, preferring ``.safetensors`` over ``.bin``; ``None`` if there is none.
+
+    Args:
+        folder: a UNet variant folder or a VAE folder.
+    """
     return next((folder / name for name in UNET_WEIGHT_NAMES if (folder / name).is_file()), None)
+
+
+_weights_in = weights_file
 
 
 def _is_vae_dir(folder: Path) -> bool:
@@ -123,6 +318,38 @@ def install_hint() -> str:
 
     root = models_dir()
     return (
-        f"To use the Moebius model, put a UNet checkpoint in {root / 'moebius' / DEFAULT_VARIANT} and the VAE "
-        f"folder in {root / 'vae'}, or pass --model DIR."
+        f"Download them with 'moebius-inpaint models download {DEFAULT_VARIANT}', import files you already have "
+        f"with 'moebius-inpaint models import PATH', or put a UNet checkpoint in "
+        f"{root / 'moebius' / DEFAULT_VARIANT} and the VAE folder in {root / 'vae'}, or pass --model DIR."
     )
+
+
+def prepare_model(
+    files: ModelFiles,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ModelFiles:
+    """Make found weights ready for a fast, safe load; call it between :func:`require_model` and loading.
+
+    Files already verified are trusted while their size and modification time stay the same (one ``stat``
+    each). A changed or never-seen file is hashed and recorded; a file that changed since it was installed
+    and no longer has its recorded hash is refused. A pickled ``.bin`` is converted once to ``.safetensors``
+    (beside it inside the models folder, otherwise in the cache folder), so later loads read the safetensors
+    file memory-mapped; where nothing can be written, the ``.bin`` is loaded as it is.
+
+    Args:
+        files: what :func:`find_model` or :func:`require_model` returned.
+        progress: receives ``stage="verify"`` events (0 to 2: UNet, VAE) while files are checked or converted.
+        cancel: checked between files and while hashing.
+
+    Returns:
+        The files to load (the same object when nothing needed doing).
+
+    Raises:
+        ChecksumMismatchError: an installed file changed since it was verified.
+        CheckpointError: a file is unreadable, unsafe or does not fit the model.
+    """
+    from core.model_store import prepare_files
+
+    return prepare_files(files, progress=progress, cancel=cancel)
