@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 import resources
 from app.main_window import APP_TITLE, MainWindow
+from backends.startup import prepare_torch_environment
 from core import __version__
 
 
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the GUI until its window closes; returns the exit status."""
+    # Before anything can import torch: environment switches such as the MPS CPU fallback.
+    prepare_torch_environment()
     arguments = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     parser.parse_known_args(arguments)  # --help and --version answer here, without needing a display

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from backends.device import DEVICES, PRECISIONS
+from backends.startup import prepare_torch_environment
 from core import __version__
 from core.cancel import CancelToken
 from core.errors import (
@@ -37,7 +39,8 @@ from core.errors import (
     MoebiusError,
     OutputError,
 )
-from core.request import DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, ProgressEvent
+from core.imageio import MAX_PIXELS
+from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, ProgressEvent
 
 PROG = "moebius-inpaint"
 
@@ -77,6 +80,7 @@ examples:
   moebius-inpaint beach.jpg -m beach_mask.png -o clean.jpg --seed random
   moebius-inpaint scan.tif --mask dust.png -o scan_clean.tif --engine classic
   moebius-inpaint photo.jpg --mask small_mask.png -o out.png --fit-mask
+  moebius-inpaint big.tif -m big_mask.png --show-plan big_plan.png
 
 the mask:
   White (128 or brighter) marks what to fill, black what to keep. It must
@@ -84,11 +88,19 @@ the mask:
   transparency works too: its alpha channel is used.
 
 the output:
-  The format follows OUT's extension (.jpg .png .tif .webp .bmp). Pixels
+  The format follows OUT's extension (.jpg .png .tif .webp .bmp); without
+  -o the result goes next to IMAGE as NAME_inpainted, in IMAGE's format. Pixels
   outside the mask stay exactly as they were; colour profile, EXIF and XMP
-  are carried over, and a JPEG keeps the source's quality. The file appears
+  are carried over, and a JPEG keeps the source's quality. 16-bit PNG and
+  TIFF photos stay 16-bit, gray photos stay gray. The file appears
   in one step at the end, never half-written; an existing file is replaced
   only with --overwrite. The input photo is never changed.
+
+regions:
+  Large photos are not squeezed into the model's 512x512 frame. Each mask
+  region gets a window with --context-margin pixels of surroundings at the
+  photo's own resolution; a region too large for that is filled at reduced
+  scale, then refined in native-resolution tiles. --show-plan draws them.
 
 exit status:
   0 done, 1 failed, 2 bad input, 130 cancelled (Ctrl+C)."""
@@ -103,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status (see the module's documentation).
     """
+    # Before anything can import torch: environment switches such as the MPS CPU fallback.
+    prepare_torch_environment()
     args = list(sys.argv[1:] if argv is None else argv)
     command = COMMANDS.get(args[0]) if args else None
     if command is not None:
@@ -121,13 +135,64 @@ def build_parser() -> argparse.ArgumentParser:
     files = parser.add_argument_group("photo, mask and result")
     files.add_argument("image", metavar="IMAGE", help="the photo to fill (JPEG, PNG, TIFF, WebP, …)")
     files.add_argument("--mask", "-m", metavar="MASK", required=True, help="mask image: white = fill")
-    files.add_argument("--output", "-o", metavar="OUT", required=True, help="where to write the result")
+    files.add_argument(
+        "--output",
+        "-o",
+        metavar="OUT",
+        help="where to write the result; its extension picks the format "
+        "(default: IMAGE's name with _inpainted, in IMAGE's folder and format)",
+    )
     files.add_argument(
         "--fit-mask",
         action="store_true",
         help="stretch a mask of another size to the photo instead of refusing it",
     )
     files.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
+    files.add_argument(
+        "--quality",
+        type=_quality,
+        metavar="Q",
+        help="JPEG/WebP quality 1-100 (default: the source JPEG's own quality, else 95)",
+    )
+    files.add_argument(
+        "--max-pixels",
+        type=_pixel_count,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse photos and masks larger than N pixels, e.g. 300M (default {MAX_PIXELS // 1_000_000}M); "
+        "a guard against decompression bombs",
+    )
+
+    regions = parser.add_argument_group("regions and blending")
+    regions.add_argument(
+        "--context-margin",
+        type=_non_negative_int,
+        default=DEFAULT_CONTEXT_MARGIN,
+        metavar="PX",
+        help=f"photo pixels of surroundings the model sees around each mask region (default {DEFAULT_CONTEXT_MARGIN})",
+    )
+    regions.add_argument(
+        "--no-colour-match",
+        action="store_true",
+        help="keep the model's raw colours instead of matching colour and exposure to the surroundings",
+    )
+    regions.add_argument(
+        "--colour-match-strength",
+        type=_fraction,
+        default=1.0,
+        metavar="S",
+        help="how much of the colour and exposure correction to apply, 0-1 (default 1)",
+    )
+    regions.add_argument(
+        "--grain-match",
+        action="store_true",
+        help="add the photo's grain to fills that come out cleaner than the photo around them",
+    )
+    regions.add_argument(
+        "--show-plan",
+        metavar="PATH",
+        help="also write a picture of the processing windows to PATH (e.g. plan.png)",
+    )
 
     model = parser.add_argument_group("engine and model")
     model.add_argument(
@@ -142,9 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda", "mps"),
-        default="auto",
-        help="where the model runs (default: auto, the fastest available)",
+        choices=DEVICES,
+        default=None,
+        help="where the model runs (default: auto, the fastest available; also MOEBIUS_STUDIO_DEVICE)",
+    )
+    model.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="number format: auto (the device's best), exact (float32 everywhere, reproduces the reference), "
+        "float32, float16 or bfloat16 (also MOEBIUS_STUDIO_PRECISION)",
     )
     model.add_argument(
         "--steps",
@@ -233,13 +305,15 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     from core.engine import load_engine, resolve_engine_name
     from core.imageio import check_input_file, check_output_path, read_image, read_mask, write_image
     from core.mask import check_mask
+    from core.plan import render_plan
     from core.request import InpaintRequest, InpaintSettings
 
     started = time.monotonic()
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
     image_path = check_input_file(options.image, what="photo")
     mask_path = check_input_file(options.mask, what="mask")
-    output = Path(options.output)
+    default_output = image_path.with_name(f"{image_path.stem}_inpainted{image_path.suffix}")
+    output = Path(options.output) if options.output else default_output
     for source in (image_path, mask_path):
         if output.resolve() == source.resolve():
             raise OutputError(
@@ -247,9 +321,14 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
                 hint="Choose another output name.",
             )
     check_output_path(output, overwrite=options.overwrite)
+    plan_picture = Path(options.show_plan) if options.show_plan else None
+    if plan_picture is not None:
+        if plan_picture.resolve() in (output.resolve(), image_path.resolve(), mask_path.resolve()):
+            raise OutputError(f"The plan picture {plan_picture} would replace the photo, mask or result.")
+        check_output_path(plan_picture, overwrite=options.overwrite)
     # 2. Read the photo and the mask, and make sure they belong together.
-    photo = read_image(image_path)
-    raw_mask = read_mask(mask_path)
+    photo = read_image(image_path, max_pixels=options.max_pixels)
+    raw_mask = read_mask(mask_path, max_pixels=options.max_pixels)
     try:
         mask = check_mask(raw_mask, photo.pixels.shape, fit=options.fit_mask)
     except EmptyMaskError as error:
@@ -263,23 +342,38 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     engine_name, fallback_note = resolve_engine_name(options.engine, options.model)
     if fallback_note:
         _note(fallback_note)
-    engine = load_engine(engine_name, model_dir=options.model, device=options.device, progress=progress)
+    engine = load_engine(
+        engine_name, model_dir=options.model, device=options.device or "auto", precision=options.precision,
+        progress=progress,
+    )
     token.raise_if_cancelled()
     # 4. Fill.
     settings = InpaintSettings(
-        steps=options.steps, guidance=options.guidance, seed=options.seed, engine=engine_name
+        steps=options.steps,
+        guidance=options.guidance,
+        seed=options.seed,
+        engine=engine_name,
+        context_margin=options.context_margin,
+        colour_match=not options.no_colour_match,
+        colour_match_strength=options.colour_match_strength,
+        grain_match=options.grain_match,
     )
     result = engine.inpaint(InpaintRequest(photo.pixels, mask, settings), progress=progress, cancel=token)
     progress.close()
     token.raise_if_cancelled()
-    # 5. Write in one step, then report.
-    write_image(output, result.image, like=photo, overwrite=options.overwrite)
+    # 5. Write in one step (and the plan picture when asked), then report.
+    write_image(output, result.image, like=photo, overwrite=options.overwrite, quality=options.quality)
+    if plan_picture is not None and result.plan is not None:
+        write_image(plan_picture, render_plan(photo.pixels, mask, result.plan), overwrite=options.overwrite)
     for warning in result.warnings:
         _note(warning)
     if not options.quiet:
         seed = f", seed {result.seed}" if result.seed is not None else ""
         elapsed = time.monotonic() - started
         print(f"Wrote {output} ({result.engine} engine{seed}, {elapsed:.1f} s)")
+        if result.plan is not None:
+            shown = f"; plan picture: {plan_picture}" if plan_picture is not None else ""
+            print(f"Processed {result.plan.summary()}{shown}")
 
 
 def _note(text: str) -> None:
@@ -395,6 +489,45 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = _positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 100, got {value}")
+    return value
+
+
+def _pixel_count(text: str) -> int:
+    """A pixel count: a whole number, optionally with an M (millions) or G (billions) suffix."""
+    factors = {"M": 1_000_000, "G": 1_000_000_000}
+    cleaned = text.strip().upper()
+    factor = factors.get(cleaned[-1:], 1)
+    number = cleaned[:-1] if factor != 1 else cleaned
+    try:
+        value = round(float(number) * factor) if factor != 1 else int(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a pixel count such as 300M or 300000000, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 pixel, got {text}")
+    return value
+
+
 def _seed(text: str) -> int | None:
     if text.strip().lower() == "random":
         return None
@@ -405,3 +538,6 @@ def _seed(text: str) -> int | None:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
     return value
+
+import core.cli_models  # noqa: E402, F401  -- registers the "models" command (see core/cli_models.py)
+import core.doctor  # noqa: E402, F401  -- registers the "doctor" command (see core/doctor.py)

@@ -81,6 +81,7 @@ def load_engine(
     *,
     model_dir: str | None = None,
     device: str = "auto",
+    precision: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Engine:
     """Build a ready-to-run engine.
@@ -88,7 +89,8 @@ def load_engine(
     Args:
         name: ``"moebius"`` or ``"classic"`` (resolve ``"auto"`` with :func:`resolve_engine_name` first).
         model_dir: folder with Moebius weights; ``None`` looks in the app's models folder.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+        device: ``"auto"`` or one of :data:`backends.device.DEVICES`.
+        precision: ``None``/``"auto"`` (the device's policy), ``"exact"`` (float32 everywhere), or a dtype name.
         progress: receives ``stage="load"`` events while weights load.
 
     Raises:
@@ -102,7 +104,7 @@ def load_engine(
     if name == "moebius":
         from core.moebius_engine import MoebiusEngine
 
-        return MoebiusEngine.from_model_dir(model_dir, device=device, progress=progress)
+        return MoebiusEngine.from_model_dir(model_dir, device=device, precision=precision, progress=progress)
     raise ValueError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
 
 

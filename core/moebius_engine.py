@@ -1,9 +1,9 @@
 """The Moebius engine: loads the model once, then inpaints photos of any size.
 
-Until region planning lands, a photo is fitted into the model's square frame without distortion (scaled so its
-longer side fits, padded with reflected content), inpainted, cropped back, resized to the photo's size and
-blended into the original through a feathered mask that is zero outside the painted area, so every unmasked
-pixel stays bit-identical.
+The mask is split into windows by :func:`core.plan.plan_regions` (context windows at native resolution where
+possible, a reduced-scale pass plus native tiles for large masks), and :func:`core.regions.run_plan` runs each
+window through the model's square frame, matches colour (and optionally grain) and blends the fill in through
+a feathered mask that is zero outside the painted area, so every unmasked pixel stays bit-identical.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from core.cancel import CancelToken
 from core.loading import DeviceInfo
 from core.pipeline import MoebiusPipeline
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
-from core.weights import ModelFiles, require_model
+from core.weights import ModelFiles, prepare_model, require_model
 
 
 class MoebiusEngine:
@@ -36,6 +37,8 @@ class MoebiusEngine:
         self.pipeline = pipeline
         self.files = files
         self.device = device
+        # The device choice's notes are reported with the first result only.
+        self._device_noted = False
 
     @classmethod
     def from_model_dir(
@@ -43,14 +46,16 @@ class MoebiusEngine:
         model_dir: str | Path | None = None,
         *,
         device: str = "auto",
+        precision: str | None = None,
         variant: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> MoebiusEngine:
         """Find the weights, pick a device and load everything once."""
         from core.loading import load_pipeline
 
-        files = require_model(model_dir, variant)
-        pipeline, info = load_pipeline(files, device=device, progress=progress)
+        # Verified once per file (re-checked only when it changed); a released .bin is converted once to safetensors.
+        files = prepare_model(require_model(model_dir, variant), progress=progress)
+        pipeline, info = load_pipeline(files, device=device, precision=precision, progress=progress)
         return cls(pipeline, files, info)
 
     @property
@@ -63,42 +68,63 @@ class MoebiusEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InpaintResult:
-        from core.composite import auto_feather, composite, fit_to_frame, unfit_from_frame
         from core.mask import check_mask
+        from core.plan import TILE, plan_regions
+        from core.regions import BlendOptions, run_plan
 
         settings = request.settings
         check_mask(request.mask, request.image.shape)
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        timings: dict[str, float] = {}
-        # 1. Fit the photo into the model's frame.
+        # 1. Plan the windows.
         start = time.perf_counter()
-        frame_image, frame_mask, fit = fit_to_frame(request.image, request.mask, self.frame_size)
-        timings["prepare"] = time.perf_counter() - start
-        # 2. Run the model (raw decoded frame; blending happens at the photo's own resolution).
-        start = time.perf_counter()
-        frame_result = self.pipeline(
-            frame_image,
-            frame_mask,
-            steps=settings.steps,
-            guidance=settings.guidance,
+        plan = plan_regions(request.mask, frame=self.frame_size, context_margin=settings.context_margin)
+        timings: dict[str, float] = {"plan": time.perf_counter() - start}
+        model_parts: dict[str, float] = {}
+
+        # 2. One seed policy: window i uses the request's seed + i. Tiles refine at their own strength, raised
+        #    where needed so that at least one denoising step runs.
+        refine_strength = max(settings.refine_strength, min(1.0, 1.0 / settings.steps + 1e-6))
+        def inpaint_frame(
+            frame_image: npt.NDArray[np.uint8], frame_mask: npt.NDArray[np.uint8], index: int
+        ) -> npt.NDArray[np.uint8]:
+            window = plan.windows[index]
+            frame_result = self.pipeline(
+                frame_image,
+                frame_mask,
+                steps=settings.steps,
+                guidance=settings.guidance,
+                seed=(seed + index) % 2**64,
+                strength=refine_strength if window.kind == TILE else settings.strength,
+                noise_offset=settings.noise_offset,
+                paste=False,
+                progress=progress,
+                cancel=cancel,
+            )
+            for key, value in self.pipeline.timings.as_dict().items():
+                model_parts[key] = model_parts.get(key, 0.0) + value
+            return frame_result
+
+        # 3. Run every window; the runner checks the cancel token between windows.
+        options = BlendOptions(
+            colour_match=settings.colour_match,
+            colour_match_strength=settings.colour_match_strength,
+            grain_match=settings.grain_match,
             seed=seed,
-            strength=settings.strength,
-            noise_offset=settings.noise_offset,
-            paste=False,
-            progress=progress,
-            cancel=cancel,
         )
-        timings["model"] = time.perf_counter() - start
-        timings.update({f"model.{k}": v for k, v in self.pipeline.timings.as_dict().items()})
-        # 3. Back to the photo's size, blended only inside the mask.
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        start = time.perf_counter()
-        fill = unfit_from_frame(frame_result, fit)
-        feather = auto_feather(request.mask.shape, self.frame_size)
-        result = composite(request.image, fill, request.mask, feather_px=feather)
-        timings["composite"] = time.perf_counter() - start
+        run = run_plan(
+            request.image, request.mask, plan, inpaint_frame, options=options, progress=progress, cancel=cancel
+        )
+        timings.update(run.timings)
+        timings.update({f"model.{k}": v for k, v in model_parts.items()})
         if progress is not None:
             progress(ProgressEvent("composite", 1, 1))
-        assert result.shape == request.image.shape and result.dtype == np.uint8
-        return InpaintResult(image=result, seed=seed, engine=self.name, timings=timings)
+        assert run.image.shape == request.image.shape and run.image.dtype == np.uint8
+        # 4. Tell the user what the memory guard changed (a split guidance batch, a move to the CPU).
+        warnings = list(self.device.notes) if not self._device_noted else []
+        self._device_noted = True
+        take_notes = getattr(self.pipeline, "take_notes", None)
+        if take_notes is not None:
+            warnings.extend(take_notes())
+        return InpaintResult(
+            image=run.image, seed=seed, engine=self.name, timings=timings, plan=plan, warnings=warnings
+        )

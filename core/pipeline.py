@@ -91,7 +91,11 @@ class MoebiusPipeline:
         vae: the ``AutoencoderKL`` it was trained with.
         scheduler: a DDIM scheduler; ``None`` builds one with the reference settings.
         device: where the model and VAE live.
-        dtype: their floating-point type (float32 reproduces the reference).
+        dtype: the UNet's floating-point type (float32 reproduces the reference).
+        vae_dtype: the VAE's floating-point type; ``None`` means ``dtype``. It may differ because this VAE
+            overflows in float16 while the UNet does not.
+        split_guidance: default of :meth:`denoise`'s ``split_guidance`` (run the two guidance rows one after
+            the other, which needs less memory).
     """
 
     def __init__(
@@ -102,12 +106,16 @@ class MoebiusPipeline:
         *,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        vae_dtype: torch.dtype | None = None,
+        split_guidance: bool = False,
     ) -> None:
         self.model = model
         self.vae = vae
         self.scheduler = scheduler if scheduler is not None else make_scheduler()
         self.device = torch.device(device)
         self.dtype = dtype
+        self.vae_dtype = dtype if vae_dtype is None else vae_dtype
+        self.split_guidance = split_guidance
         self.scaling_factor = float(vae.config.scaling_factor)
         self.timings = PipelineTimings()
 
@@ -133,7 +141,7 @@ class MoebiusPipeline:
 
     def encode(self, pixels: Tensor, generator: torch.Generator) -> Tensor:
         """Sampled VAE latent of ``pixels`` (B, 3, H, W) in [-1, 1], scaled; NaNs become 0."""
-        posterior = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        posterior = self.vae.encode(pixels.to(self.device, self.vae_dtype)).latent_dist
         # Draw on the CPU generator so a seed gives the same picture on every device.
         noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32)
         latents = posterior.mean + posterior.std * noise.to(posterior.mean.device, posterior.mean.dtype)
@@ -141,7 +149,7 @@ class MoebiusPipeline:
 
     def decode(self, latents: Tensor) -> Tensor:
         """VAE decode of scaled latents → (B, 3, H, W) in [0, 1] (clamped)."""
-        image = self.vae.decode(latents.to(self.dtype) / self.scaling_factor).sample
+        image = self.vae.decode(latents.to(self.vae_dtype) / self.scaling_factor).sample
         pixels: Tensor = (image.float() + 1.0) / 2.0
         return pixels.clamp(0.0, 1.0)
 
@@ -167,6 +175,7 @@ class MoebiusPipeline:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         trace: DenoiseTrace | None = None,
+        split_guidance: bool | None = None,
     ) -> Tensor:
         """The guided DDIM loop; returns the final latents (still multiplied by the scaling factor).
 
@@ -179,6 +188,8 @@ class MoebiusPipeline:
             progress: called after every step with ``stage="denoise"``.
             cancel: checked before every step.
             trace: when given, receives every step's UNet input/output, guided noise and latents.
+            split_guidance: run the unconditional and the conditional rows as two calls of half the batch
+                instead of one call (same result, less memory); ``None`` uses the pipeline's default.
         """
         timesteps = self.timesteps(steps, strength)
         batch = latents.shape[0]
@@ -188,6 +199,7 @@ class MoebiusPipeline:
         x = self.scheduler.add_noise(start, noise.float(), timesteps[:1]) if start is not None else noise.float()
         # 2. Constant parts of the model input and the ids, built once.
         guided = guidance != 1.0
+        split = guided and (self.split_guidance if split_guidance is None else split_guidance)
         copies = 2 if guided else 1
         constant = torch.cat([mask_latent.float(), masked_latents.float()], dim=1).repeat(copies, 1, 1, 1)
         constant = constant.to(device, dtype)
@@ -201,7 +213,7 @@ class MoebiusPipeline:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             model_input = torch.cat([x.to(device, dtype).repeat(copies, 1, 1, 1), constant], dim=1)
-            out = self.model(model_input, t.reshape(1).to(device), input_ids).float()
+            out = self._predict(model_input, t.reshape(1).to(device), input_ids, split, batch)
             if guided:
                 uncond, cond = out.chunk(2)
                 eps = uncond + guidance * (cond - uncond)
@@ -216,6 +228,16 @@ class MoebiusPipeline:
             if progress is not None:
                 progress(ProgressEvent("denoise", i + 1, total))
         return x
+
+    def _predict(self, model_input: Tensor, t: Tensor, input_ids: Tensor, split: bool, batch: int) -> Tensor:
+        """The UNet's noise prediction as float32, in one call or (``split``) one call per guidance half."""
+        if not split:
+            out: Tensor = self.model(model_input, t, input_ids).float()
+            return out
+        halves = [
+            self.model(model_input[i : i + batch], t, input_ids[i : i + batch]).float() for i in (0, batch)
+        ]
+        return torch.cat(halves)
 
     # -- the whole call -------------------------------------------------------------------------------------
 

@@ -14,12 +14,16 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from core.plan import Plan
+
 # Reference defaults of the released model's command line (see shared/reference/ARCHITECTURE.md §8).
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 2.5
 DEFAULT_STRENGTH = 0.99
 DEFAULT_NOISE_OFFSET = 0.0357
 DEFAULT_SEED = 0
+DEFAULT_CONTEXT_MARGIN = 128  # photo pixels; the same number as core.plan.DEFAULT_CONTEXT_MARGIN
+DEFAULT_REFINE_STRENGTH = 0.6
 
 
 @dataclass
@@ -34,6 +38,13 @@ class InpaintSettings:
         strength: fraction of the schedule that is run (the reference uses 0.99).
         noise_offset: scale of the per-channel offset noise added to the initial noise.
         engine: ``"moebius"``, ``"classic"`` or ``"auto"`` (Moebius when its weights are installed).
+        context_margin: photo pixels of surrounding context the model gets on every side of each mask
+            region (see :mod:`core.plan`).
+        colour_match: match colour and exposure of the fill to the photo around the mask.
+        colour_match_strength: how much of that correction is applied, 0..1.
+        grain_match: add the photo's grain to fills that came out cleaner than the photo around them.
+        refine_strength: strength of the native-resolution tiles that refine a large mask after its
+            reduced-scale pass (lower keeps more of that pass's structure).
     """
 
     steps: int = DEFAULT_STEPS
@@ -42,6 +53,11 @@ class InpaintSettings:
     strength: float = DEFAULT_STRENGTH
     noise_offset: float = DEFAULT_NOISE_OFFSET
     engine: str = "auto"
+    context_margin: int = DEFAULT_CONTEXT_MARGIN
+    colour_match: bool = True
+    colour_match_strength: float = 1.0
+    grain_match: bool = False
+    refine_strength: float = DEFAULT_REFINE_STRENGTH
 
 
 @dataclass
@@ -70,6 +86,7 @@ class InpaintResult:
         engine: the name of the engine that produced it (``"moebius"`` or ``"classic"``).
         timings: seconds spent per stage (``"model"``, ``"composite"``, …).
         warnings: notes for the user that did not stop the job.
+        plan: the windows the photo was processed in (see :mod:`core.plan`), for showing to the user.
     """
 
     image: npt.NDArray[np.uint8]
@@ -77,6 +94,7 @@ class InpaintResult:
     engine: str
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +102,8 @@ class ProgressEvent:
     """One progress report of a running job.
 
     Args:
-        stage: what is running: ``"load"``, ``"encode"``, ``"denoise"``, ``"decode"``, ``"composite"``.
+        stage: what is running: ``"load"``, ``"window"`` (which window of the plan), ``"encode"``,
+            ``"denoise"``, ``"decode"``, ``"composite"``.
         step: steps done in this stage (``0..total``).
         total: steps in this stage.
         preview: optional cheap RGB preview (``uint8`` (h, w, 3)) of the current estimate, or ``None``.

@@ -23,7 +23,7 @@ from backends.device import DEVICES, PRECISIONS
 from core import paths
 from core.engine import ENGINES
 from core.errors import SettingsError
-from core.request import DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, InpaintSettings
+from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, InpaintSettings
 from core.weights import DEFAULT_VARIANT
 
 SETTINGS_VERSION = 1
@@ -89,7 +89,17 @@ def _check_precision(value: object) -> str:
 
 
 def _check_context_margin(value: object) -> float:
-    return _check_float("context_margin", value, 0.0, 4.0)
+    return _check_float("context_margin", value, 0.0, 4096.0)
+
+
+def _check_colour_match_strength(value: object) -> float:
+    return _check_float("colour_match_strength", value, 0.0, 1.0)
+
+
+def _check_grain_match(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"Setting 'grain_match' must be true or false; got {value!r}.")
+    return value
 
 
 def _check_colour_match(value: object) -> bool:
@@ -108,6 +118,8 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "precision": _check_precision,
     "context_margin": _check_context_margin,
     "colour_match": _check_colour_match,
+    "colour_match_strength": _check_colour_match_strength,
+    "grain_match": _check_grain_match,
 }
 
 
@@ -124,9 +136,11 @@ class JobSettings:
         seed: seed of every random draw; ``None`` draws a fresh random seed per job.
         device: ``"auto"``, ``"cuda"``, ``"mps"`` or ``"cpu"``.
         precision: ``"auto"``, ``"exact"`` (float32), ``"float32"``, ``"float16"`` or ``"bfloat16"``.
-        context_margin: extra surrounding photo given to the model around the mask's bounding box, as a
-            fraction of the box's larger side.
+        context_margin: photo pixels of surroundings given to the model on every side of each mask region
+            (see :mod:`core.plan`).
         colour_match: match colour and exposure of the fill to its surroundings before blending.
+        colour_match_strength: how much of that correction is applied, 0..1.
+        grain_match: add the photo's grain to fills that come out cleaner than their surroundings.
 
     Raises:
         SettingsError: a value is out of range or of the wrong type.
@@ -139,8 +153,10 @@ class JobSettings:
     seed: int | None = DEFAULT_SEED
     device: str = "auto"
     precision: str = "auto"
-    context_margin: float = 0.5
+    context_margin: float = float(DEFAULT_CONTEXT_MARGIN)
     colour_match: bool = True
+    colour_match_strength: float = 1.0
+    grain_match: bool = False
 
     def __post_init__(self) -> None:
         for name, check in _CHECKS.items():
@@ -160,7 +176,16 @@ class JobSettings:
 
     def inpaint_settings(self) -> InpaintSettings:
         """The per-job knobs of :class:`core.request.InpaintSettings` taken from these settings."""
-        return InpaintSettings(steps=self.steps, guidance=self.guidance, seed=self.seed, engine=self.engine)
+        return InpaintSettings(
+            steps=self.steps,
+            guidance=self.guidance,
+            seed=self.seed,
+            engine=self.engine,
+            context_margin=round(self.context_margin),
+            colour_match=self.colour_match,
+            colour_match_strength=self.colour_match_strength,
+            grain_match=self.grain_match,
+        )
 
 
 @dataclass(frozen=True)

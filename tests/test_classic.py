@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from core.cancel import CancelToken
-from core.classic import MAX_RADIUS, MIN_RADIUS, ClassicEngine, inpaint_radius
+from core.classic import MAX_RADIUS, MIN_RADIUS, ClassicEngine, frame_inpainter, inpaint_radius
 from core.engine import load_engine
 from core.errors import CancelledError, EmptyMaskError
 from core.imageio import read_image, read_mask
-from core.request import InpaintRequest, ProgressEvent
+from core.plan import TILE, plan_regions
+from core.request import InpaintRequest, InpaintSettings, ProgressEvent
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
@@ -33,12 +34,13 @@ def test_fills_the_samples_and_keeps_the_rest(name: str) -> None:
     events: list[ProgressEvent] = []
     result = ClassicEngine().inpaint(InpaintRequest(photo.pixels, mask), progress=events.append)
 
-    assert result.engine == "classic" and result.seed is None and result.timings["model"] >= 0
+    assert result.engine == "classic" and result.seed is None and result.timings["model"] > 0
     assert result.image.shape == photo.pixels.shape and result.image.dtype == np.uint8
     keep = mask < 128
     assert np.array_equal(result.image[keep], photo.pixels[keep])
     assert not np.array_equal(result.image[~keep], photo.pixels[~keep])
-    assert [(e.stage, e.step, e.total) for e in events] == [("classic", 0, 1), ("classic", 1, 1)]
+    assert [(e.stage, e.step, e.total) for e in events] == [("window", 0, 1), ("window", 1, 1)]
+    assert result.plan is not None and len(result.plan.windows) == 1 and result.plan.frame is None
 
 
 def test_fill_continues_the_surroundings() -> None:
@@ -97,3 +99,44 @@ def test_radius_follows_the_mask_thickness() -> None:
 def test_registry_builds_the_classic_engine() -> None:
     engine = load_engine("classic")
     assert isinstance(engine, ClassicEngine) and engine.name == "classic"
+
+
+def test_distant_spots_are_filled_in_separate_native_windows() -> None:
+    image = striped_photo(2000, 3000)
+    mask = np.zeros((2000, 3000), np.uint8)
+    mask[100:120, 100:140] = 255
+    mask[1800:1830, 2800:2850] = 255
+    result = ClassicEngine().inpaint(InpaintRequest(image, mask))
+    assert result.plan is not None and len(result.plan.windows) == 2
+    assert all(w.scale == 1.0 and w.rect.width < 200 for w in result.plan.windows)
+    changed = (result.image != image).any(axis=2)
+    assert changed.any() and not (changed & (mask < 128)).any()
+
+
+def test_grain_match_gives_the_smooth_fill_the_photos_grain() -> None:
+    rng = np.random.default_rng(9)
+    image = np.clip(120 + rng.normal(0, 7, (300, 300, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((300, 300), np.uint8)
+    mask[100:200, 100:200] = 255
+    plain = ClassicEngine().inpaint(InpaintRequest(image, mask)).image
+    settings = InpaintSettings(grain_match=True, seed=3)
+    grainy = ClassicEngine().inpaint(InpaintRequest(image, mask, settings)).image
+    inner = (slice(120, 180), slice(120, 180))
+    assert plain[inner].astype(float).std() < grainy[inner].astype(float).std()
+    assert 5.0 < grainy[inner].astype(float).std() < 9.0
+    assert np.array_equal(grainy[mask < 128], image[mask < 128])
+
+
+def test_frame_stand_in_fills_windows_and_passes_tiles_through() -> None:
+    mask = np.zeros((2400, 3600), np.uint8)
+    mask[100:2300, 100:1700] = 255
+    plan = plan_regions(mask, frame=512)
+    fill = frame_inpainter(plan)
+    frame = striped_photo(512, 512)
+    hole = np.zeros((512, 512), np.uint8)
+    hole[200:300, 200:300] = 255
+    tile_index = next(w.index for w in plan.windows if w.kind == TILE)
+    assert np.array_equal(fill(frame, hole, tile_index), frame)
+    filled = fill(frame, hole, 0)
+    assert not np.array_equal(filled[200:300, 200:300], frame[200:300, 200:300])
+    assert np.array_equal(filled[hole < 128], frame[hole < 128])

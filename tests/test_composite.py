@@ -5,10 +5,28 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from core.composite import FrameFit, auto_feather, composite, feather_alpha, fit_to_frame, unfit_from_frame
+from core.composite import (
+    FrameFit,
+    apply_colour,
+    auto_feather,
+    blend_into,
+    colour_transform,
+    composite,
+    estimate_grain,
+    feather_alpha,
+    fit_to_frame,
+    frame_fit,
+    frame_to_window,
+    reduce_mask,
+    ring_around,
+    synthesize_grain,
+    to_frame,
+    unfit_from_frame,
+)
 from core.imageio import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
@@ -164,3 +182,104 @@ def test_frame_round_trip_on_samples_keeps_unmasked_pixels(name: str) -> None:
     keep = mask < 128
     assert digest(result[keep]) == digest(photo.pixels[keep])
     assert result[mask >= 128][:, 1].mean() > 200  # the fill arrived where the mask is
+
+
+# -- helpers of the region runner ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("height", "width"), [(400, 600), (1200, 900), (300, 200), (512, 512)])
+def test_frame_to_window_matches_unfit_and_maps_parts(height: int, width: int) -> None:
+    image = smooth_photo(height, width)
+    frame_image, _, fit = fit_to_frame(image, np.zeros((height, width), np.uint8), 512)
+    whole = frame_to_window(frame_image, fit, (0, 0, width, height))
+    assert whole.dtype == np.float32 and whole.shape == (height, width, 3)
+    assert np.abs(whole - image).mean() < 2.0
+    assert np.abs(whole - unfit_from_frame(frame_image, fit)).mean() < 1.5
+    # A part is the same as the part of the whole, and may reach past the window's edge.
+    part = frame_to_window(frame_image, fit, (width // 3, height // 4, width // 2, height // 2))
+    assert np.allclose(part, whole[height // 4 : height // 2, width // 3 : width // 2], atol=0.01)
+    outside = frame_to_window(frame_image, fit, (-2, -2, 3, 3))
+    assert outside.shape == (5, 5, 3)
+
+
+def test_frame_fit_and_to_frame_agree_with_fit_to_frame() -> None:
+    image, mask = smooth_photo(300, 700), np.zeros((300, 700), np.uint8)
+    mask[100:120, 200:400] = 255
+    frame_image, frame_mask, fit = fit_to_frame(image, mask, 512)
+    assert frame_fit((300, 700), 512) == fit
+    again_image, again_mask = to_frame(image, mask, fit)
+    assert np.array_equal(again_image, frame_image) and np.array_equal(again_mask, frame_mask)
+
+
+@pytest.mark.parametrize("shape", [(100, 150), (333, 500), (1000, 1500), (7, 3), (2000, 700)])
+def test_reduce_mask_keeps_every_speck(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(11)
+    mask = np.where(rng.random((1000, 1500)) < 0.001, 255, 0).astype(np.uint8)
+    mask[500, :] = 255  # a one-pixel stroke
+    mask[rng.random((1000, 1500)) < 0.01] = 127  # below the threshold
+    reduced = reduce_mask(mask, shape)
+    assert reduced.shape == shape and set(np.unique(reduced)) <= {0, 255}
+    # Every filled pixel lands in a filled new pixel (specks and strokes survive) ...
+    ys, xs = np.nonzero(mask >= 128)
+    if shape[0] <= 1000:
+        row_of = np.searchsorted((np.arange(shape[0]) * 1000) // shape[0], ys, side="right") - 1
+        column_of = np.searchsorted((np.arange(shape[1]) * 1500) // shape[1], xs, side="right") - 1
+        assert np.all(reduced[row_of, column_of] == 255)
+    # ... and no new pixel is filled without a filled old pixel nearby.
+    reach_y, reach_x = -(-1000 // shape[0]), -(-1500 // shape[1])  # one footprint in each direction
+    grown = cv2.dilate((mask >= 128).astype(np.uint8), np.ones((2 * reach_y + 1, 2 * reach_x + 1), np.uint8))
+    ry, rx = np.nonzero(reduced)
+    assert np.all(grown[np.minimum(999, ry * 1000 // shape[0]), np.minimum(1499, rx * 1500 // shape[1])])
+    view = mask[100:900, 200:1300]  # works on views without copying them whole
+    assert np.array_equal(reduce_mask(view, (80, 110)), reduce_mask(np.ascontiguousarray(view), (80, 110)))
+
+
+def test_blend_into_writes_only_where_the_weight_is_positive() -> None:
+    target, fill = noise((30, 40, 3), seed=1), noise((30, 40, 3), seed=2).astype(np.float32)
+    alpha = np.zeros((30, 40), np.float32)
+    alpha[10:20, 5:15] = 1.0
+    alpha[10:20, 15:25] = 0.5
+    fill[0, 0] = np.nan  # never read where the weight is 0
+    before = target.copy()
+    blend_into(target, fill, alpha)
+    assert np.array_equal(target[alpha == 0], before[alpha == 0])
+    assert np.array_equal(target[10:20, 5:15], fill[10:20, 5:15].astype(np.uint8))
+    half = np.rint(before[10:20, 15:25] + 0.5 * (fill[10:20, 15:25] - before[10:20, 15:25]))
+    assert np.array_equal(target[10:20, 15:25], half.astype(np.uint8))
+
+
+def test_ring_around_leaves_a_gap_and_stops_at_the_outer_distance() -> None:
+    hole = np.zeros((50, 50), bool)
+    hole[20:30, 20:30] = True
+    ring = ring_around(hole, 2, 5)
+    assert not ring[hole].any()
+    assert not ring[19, 25] and not ring[18, 25] and ring[17, 25] and ring[15, 25] and not ring[14, 25]
+
+
+def test_colour_transform_matches_mean_and_bounded_contrast() -> None:
+    rng = np.random.default_rng(12)
+    reference = rng.normal(100, 20, (60, 60, 3)).astype(np.float32)
+    produced = reference * 1.1 + 15  # brighter and a little more contrasty
+    where = np.ones((60, 60), bool)
+    gain, offset = colour_transform(reference, produced, where)
+    corrected = apply_colour(produced, gain, offset, 1.0)
+    assert np.allclose(corrected.mean(axis=(0, 1)), reference.mean(axis=(0, 1)), atol=0.05)
+    assert np.allclose(gain, 1 / 1.1, atol=1e-3)
+    assert np.array_equal(apply_colour(produced, gain, offset, 0.0), produced)
+    # Too few pixels: no change. Wildly different contrast: the gain is capped.
+    assert np.array_equal(colour_transform(reference, produced, np.zeros((60, 60), bool))[0], np.ones(3, np.float32))
+    assert np.all(colour_transform(reference, produced * 3, where)[0] >= 0.8 - 1e-6)
+
+
+def test_grain_is_measured_and_only_the_missing_part_is_added() -> None:
+    rng = np.random.default_rng(13)
+    noisy = (128 + rng.normal(0, 6, (200, 200, 1)) + rng.normal(0, 2, (200, 200, 3))).astype(np.float32)
+    where = np.ones((200, 200), bool)
+    grain = estimate_grain(noisy, where)
+    assert grain is not None
+    assert np.allclose(grain.sigma, np.sqrt(6**2 + 2**2), rtol=0.12)
+    assert 0.75 < grain.correlation < 0.98  # mostly luminance grain
+    assert estimate_grain(noisy, np.zeros((200, 200), bool)) is None
+    added = synthesize_grain((300, 300), grain, None, np.random.default_rng(1))
+    assert np.allclose(added.std(axis=(0, 1)), grain.sigma, rtol=0.05)
+    assert np.all(synthesize_grain((10, 10), grain, grain, np.random.default_rng(1)) == 0)

@@ -1,0 +1,70 @@
+"""The reduced-precision check the benchmark reports: deviation of float16/bfloat16 from float32 and step times."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from core import bench_precision
+from core.bench_precision import RoundTo, describe, mark_reduced, run
+from core.model import TINY_CONFIG
+
+# The tiny architecture, narrower and at an 8×8 latent: the same blocks and operators, a fraction of the work.
+MICRO = {**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: these models are tiny, and on a shared 2-core machine a second OpenMP thread
+    that has to wait for a busy core makes every small operator many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_rounding_follows_reduced_tensors_only() -> None:
+    weight = mark_reduced(torch.tensor([1.0001]))
+    timestep = torch.tensor([900.3])
+    with RoundTo(torch.float16):
+        product = weight * 3.0001
+        untouched = timestep * 1.0
+        buffer = torch.zeros(2)
+        buffer[:1] = product
+    assert product.item() == torch.tensor(3.0001 * 1.0001).half().item()
+    assert untouched.item() == pytest.approx(900.3, abs=1e-4)  # float32 arithmetic stays float32
+    assert buffer[0].item() == product.item()
+
+
+def test_report_of_a_small_configuration() -> None:
+    report = run(configs={"micro": MICRO})
+    section = report["configs"]["micro"]
+    assert section["parameters"] > 0 and section["float32_seconds"] > 0
+    for fmt in ("float16", "bfloat16"):
+        entry = section["formats"][fmt]
+        for kind in ("emulated", "native"):
+            for part in ("noise", "latents"):
+                deviation = entry[kind][part]
+                assert deviation["finite"]
+                assert 0 < deviation["max_abs"] < math.inf
+                assert 0 < deviation["relative"] < 0.5
+        assert entry["native"]["seconds"] > 0
+    # bfloat16 keeps 8 significant bits, float16 11: its deviation is the larger one.
+    formats = section["formats"]
+    assert formats["bfloat16"]["emulated"]["noise"]["max_abs"] > formats["float16"]["emulated"]["noise"]["max_abs"]
+    lines = describe(report)
+    assert lines[0].startswith("Reduced precision vs float32: one guided step at t = 900")
+    assert any(line.strip().startswith("float16   GPU-like") for line in lines)
+    assert sum("native on this CPU:" in line for line in lines) == 2
+
+
+def test_slow_formats_are_estimated_on_larger_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_precision, "EMULATED_RATIO", 0.0)  # treat every native run as emulated
+    report = run(configs={"first": MICRO, "second": MICRO})
+    skipped = report["configs"]["second"]["formats"]["float16"]["native"]
+    assert skipped["skipped"].startswith("this CPU emulates float16")
+    assert skipped["estimated_seconds"] > 0
+    assert any("skipped, this CPU emulates" in line for line in describe(report))
