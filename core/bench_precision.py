@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import functools
 import statistics
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -147,12 +146,9 @@ def _deviation(got: Tensor, reference: Tensor) -> dict[str, float | bool]:
 
 
 def _timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+    from core.benchmark import time_call
+
+    return time_call(fn, repeats, warmup=0)
 
 
 def check_config(

@@ -37,8 +37,6 @@ class MoebiusEngine:
         self.pipeline = pipeline
         self.files = files
         self.device = device
-        # The device choice's notes are reported with the first result only.
-        self._device_noted = False
 
     @classmethod
     def from_model_dir(
@@ -119,12 +117,10 @@ class MoebiusEngine:
         if progress is not None:
             progress(ProgressEvent("composite", 1, 1))
         assert run.image.shape == request.image.shape and run.image.dtype == np.uint8
-        # 4. Tell the user what the memory guard changed (a split guidance batch, a move to the CPU).
-        warnings = list(self.device.notes) if not self._device_noted else []
-        self._device_noted = True
+        # 4. Tell the user what the memory check and guard changed (a split guidance batch, a move to the CPU);
+        #    a guarded pipeline hands each note out once.
         take_notes = getattr(self.pipeline, "take_notes", None)
-        if take_notes is not None:
-            warnings.extend(take_notes())
+        warnings: list[str] = take_notes() if take_notes is not None else []
         return InpaintResult(
             image=run.image, seed=seed, engine=self.name, timings=timings, plan=plan, warnings=warnings
         )
