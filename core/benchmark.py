@@ -202,6 +202,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "load": ("core.bench_weights", "model load time from .bin and .safetensors"),
     "precision": ("core.bench_precision", "fp16/bf16 deviation from fp32 on one guided step"),
     "photo": ("core.bench_photo", "a 24 MP photo: read, plan, model, composite, write"),
+    "batch": ("core.bench_batch", "photos per minute for 512×512 and 24 MP folders; read-ahead gain"),
 }
 
 

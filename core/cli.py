@@ -539,5 +539,6 @@ def _seed(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
     return value
 
+import core.cli_batch  # noqa: E402, F401  -- registers the "batch" command (see core/cli_batch.py)
 import core.cli_models  # noqa: E402, F401  -- registers the "models" command (see core/cli_models.py)
 import core.doctor  # noqa: E402, F401  -- registers the "doctor" command (see core/doctor.py)

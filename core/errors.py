@@ -182,3 +182,19 @@ class OutOfMemoryError(MoebiusError):
 
 class CoreMLExportError(ModelError):
     """The model could not be converted to Core ML (the message names the operators that failed)."""
+
+
+# -- batch processing (core.batch) ---------------------------------------------------------------------------
+
+
+class BatchInputError(MoebiusError):
+    """A batch cannot start: the input or masks folder is missing, the output folder is unusable, or an option
+    contradicts another."""
+
+
+class BatchSettingsChangedError(BatchInputError):
+    """``--resume`` found results in the output folder that were made with other settings."""
+
+
+class BatchBusyError(BatchInputError):
+    """Another batch is writing into the same output folder right now."""

@@ -1,0 +1,73 @@
+"""Batch processing: a folder of photos, each with its mask, filled by one loaded engine.
+
+One job per module:
+
+- :mod:`core.batch.pairing` finds each photo's mask by the documented conventions and reports conflicts.
+- :mod:`core.batch.manifest` keeps the journal in the output folder that makes a batch resumable.
+- :mod:`core.batch.runner` checks everything up front (:func:`prepare_batch`) and then runs the batch as a
+  generator of per-file results (:func:`run_batch`), which the command line and the GUI both drive.
+
+Typical use::
+
+    pairings = pair_folder("shoot/", masks_dir="shoot/masks")
+    plan = prepare_batch(pairings, "shoot/clean", BatchOptions(settings=InpaintSettings(engine="classic")))
+    engine = load_engine("classic")
+    for result in run_batch(plan, engine, cancel=token, progress=on_progress):
+        print(result.photo, result.status, result.reason)
+"""
+
+from __future__ import annotations
+
+from core.batch.manifest import MANIFEST_NAME, ManifestState, read_manifest
+from core.batch.pairing import (
+    ANCHORS,
+    PHOTO_EXTENSIONS,
+    MaskPlacement,
+    Pairing,
+    SharedMasks,
+    is_mask_name,
+    pair_folder,
+)
+from core.batch.runner import (
+    DEFAULT_TEMPLATE,
+    SEED_POLICIES,
+    BatchOptions,
+    BatchPlan,
+    BatchProgress,
+    BatchProgressCallback,
+    BatchSummary,
+    FileResult,
+    PlannedFile,
+    output_name,
+    place_mask,
+    prepare_batch,
+    run_batch,
+    seed_for,
+)
+
+__all__ = [
+    "ANCHORS",
+    "DEFAULT_TEMPLATE",
+    "MANIFEST_NAME",
+    "PHOTO_EXTENSIONS",
+    "SEED_POLICIES",
+    "BatchOptions",
+    "BatchPlan",
+    "BatchProgress",
+    "BatchProgressCallback",
+    "BatchSummary",
+    "FileResult",
+    "ManifestState",
+    "MaskPlacement",
+    "Pairing",
+    "PlannedFile",
+    "SharedMasks",
+    "is_mask_name",
+    "output_name",
+    "pair_folder",
+    "place_mask",
+    "prepare_batch",
+    "read_manifest",
+    "run_batch",
+    "seed_for",
+]
