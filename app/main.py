@@ -1,7 +1,7 @@
 """Start Moebius Studio: ``moebius-studio [PHOTO] [--mask MASK]`` or ``python -m app``.
 
-The window is shown before anything else happens; the photo is opened from the event loop right after, and
-torch is not imported at all on the way.
+The window is shown before anything else happens; the photo (the bundled sample when none is given) is opened
+from the event loop right after, and torch is only imported later, by the inference thread.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 import resources
+from app.crash import install_crash_handler
 from app.main_window import APP_TITLE, MainWindow
 from backends.startup import prepare_torch_environment
 from core import __version__
@@ -25,9 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="moebius-studio",
         description="Remove objects from photos with the Moebius diffusion model, entirely on this computer.",
     )
-    parser.add_argument(
-        "photo", nargs="?", type=Path, help="photo to open (default: the bundled sample photo)"
-    )
+    parser.add_argument("photo", nargs="?", type=Path, help="photo to open (default: the bundled sample photo)")
     parser.add_argument(
         "--mask", type=Path, help="mask to show over it (white = fill; default: PHOTO_mask.png if present)"
     )
@@ -54,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("moebius-studio")
     app.setWindowIcon(QIcon(str(resources.ICON_PNG)))
 
+    install_crash_handler()
     window = MainWindow()
     window.show()
+    # However the event loop ends (window closed, app.quit(), logout), the worker threads stop first.
+    app.aboutToQuit.connect(window.shutdown)
     photo = options.photo if options.photo is not None else resources.SAMPLE_PHOTO
     QTimer.singleShot(0, lambda: window.open_image(photo, options.mask))
     return app.exec()

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 import resources
-from app.main_window import MainWindow
+from app.main_window import MainWindow, default_output_path
 from app.qt_image import qimage_to_array
 from core import __version__
 
@@ -18,7 +18,7 @@ from core import __version__
 @pytest.fixture
 def window(qtbot: QtBot) -> MainWindow:
     main_window = MainWindow()
-    qtbot.addWidget(main_window)
+    qtbot.addWidget(main_window, before_close_func=lambda w: w.shutdown())
     main_window.resize(900, 700)
     main_window.show()
     qtbot.waitExposed(main_window)
@@ -34,99 +34,88 @@ def test_title_and_empty_state(window: MainWindow) -> None:
     assert window.windowTitle() == "Moebius Studio"
     assert window.size_label.text() == "No photo"
     assert window.photo_path is None
+    assert not window.run_action.isEnabled() and not window.save_action.isEnabled()
 
 
 def test_opens_the_bundled_sample_with_its_mask(window: MainWindow) -> None:
     assert window.open_image(resources.SAMPLE_PHOTO)
     assert window.photo_path == resources.SAMPLE_PHOTO
     assert window.size_label.text() == "600 × 400 px"
-    assert window.view.has_overlay
+    assert window.canvas.mask_array.any()
     message = window.statusBar().currentMessage()
     assert message.startswith("coffee.png")
     assert "mask" in message
 
 
-def test_photo_is_drawn_scaled_to_fit(window: MainWindow, qtbot: QtBot) -> None:
-    window.open_image(resources.SAMPLE_PHOTO)
-    window.view.resize(450, 450)
-    target = window.view.target_rect()
-    assert (target.width(), target.height()) == pytest.approx((450, 300))
-    assert (target.left(), target.top()) == pytest.approx((0, 75))
-
-
-def test_small_photos_are_not_enlarged(window: MainWindow, tmp_path: Path) -> None:
+def test_photo_is_fitted_and_small_photos_are_not_enlarged(window: MainWindow, tmp_path: Path) -> None:
     window.open_image(_write_photo(tmp_path / "tiny.png", (40, 30)))
-    target = window.view.target_rect()
-    assert (target.width(), target.height()) == (40, 30)
+    assert window.canvas.zoom == pytest.approx(1.0)
+    window.open_image(_write_photo(tmp_path / "wide.png", (4000, 1000)))
+    assert window.canvas.zoom < 1.0
+    assert window.canvas.zoom * 4000 == pytest.approx(window.canvas.width() * window.canvas.devicePixelRatioF())
 
 
 def test_photo_pixels_reach_the_screen(window: MainWindow, tmp_path: Path, qtbot: QtBot) -> None:
     window.open_image(_write_photo(tmp_path / "blue.png", (320, 240), colour=(20, 60, 220)))
     qtbot.wait(10)
-    shot = qimage_to_array(window.view.grab().toImage())
+    shot = qimage_to_array(window.canvas.grab().toImage())
     centre = shot[shot.shape[0] // 2, shot.shape[1] // 2].astype(int)
     assert np.abs(centre - [20, 60, 220]).max() <= 2
 
 
-def test_open_with_an_explicit_mask(window: MainWindow, tmp_path: Path) -> None:
-    photo = _write_photo(tmp_path / "photo.png", (64, 48))
-    mask = np.zeros((48, 64), dtype=np.uint8)
-    mask[:24] = 255
-    Image.fromarray(mask).save(tmp_path / "strokes.png")
-    assert window.open_image(photo, tmp_path / "strokes.png")
-    assert window.view.has_overlay
-    assert "mask 50.0%" in window.statusBar().currentMessage()
-
-
-def test_photo_without_mask_has_no_overlay(window: MainWindow, tmp_path: Path) -> None:
-    assert window.open_image(_write_photo(tmp_path / "plain.jpg", (64, 48)))
-    assert not window.view.has_overlay
-    assert window.size_label.text() == "64 × 48 px"
-
-
-def test_mask_of_another_size_is_not_shown(window: MainWindow, tmp_path: Path) -> None:
+def test_mask_of_another_size_is_not_loaded(window: MainWindow, tmp_path: Path) -> None:
     photo = _write_photo(tmp_path / "photo.png", (64, 48))
     Image.new("L", (10, 10), 255).save(tmp_path / "photo_mask.png")
     assert window.open_image(photo)
-    assert not window.view.has_overlay
+    assert not window.canvas.mask_array.any()
     assert "size differs" in window.statusBar().currentMessage()
 
 
-def test_unreadable_file_keeps_the_current_photo(window: MainWindow, tmp_path: Path) -> None:
-    window.open_image(resources.SAMPLE_PHOTO)
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"this is not a PNG")
-    assert not window.open_image(broken)
+def test_missing_file_is_reported(window: MainWindow, tmp_path: Path) -> None:
     assert not window.open_image(tmp_path / "missing.png")
-    assert window.photo_path == resources.SAMPLE_PHOTO
-    assert window.size_label.text() == "600 × 400 px"
-    assert "Cannot open missing.png" in window.statusBar().currentMessage()
+    assert "missing.png" in window.message.text()
+    assert window.photo_path is None
 
 
 def test_menus_use_standard_keys(window: MainWindow) -> None:
     menus = [menu_action.menu() for menu_action in window.menuBar().actions()]
     actions = {action.text(): action for menu in menus for action in menu.actions()}
     assert actions["&Open…"].shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
+    assert actions["&Save"].shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
     assert actions["&Quit"].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
+    assert QKeySequence("Ctrl+Return") in actions["&Inpaint"].shortcuts()
+    assert actions["&Cancel"].shortcut() == QKeySequence("Esc")
+    assert QKeySequence("Ctrl+Shift+Z") in window.redo_action.shortcuts()
     assert "&About Moebius Studio" in actions
-    assert [action.text() for action in window.menuBar().actions()] == ["&File", "&Help"]
+    assert [action.text() for action in window.menuBar().actions()] == [
+        "&File",
+        "&Edit",
+        "&Mask",
+        "&View",
+        "&Inpaint",
+        "&Help",
+    ]
 
 
-def test_about_names_the_versions(window: MainWindow) -> None:
+def test_about_names_the_versions_and_licences(window: MainWindow) -> None:
     text = window.about_text()
     assert __version__ in text
-    for component in ("Python", "Qt", "PySide6", "torch"):
+    for component in ("Python", "Qt", "PySide6", "torch", "Licences"):
         assert component in text
 
 
+def test_default_output_name() -> None:
+    assert default_output_path(Path("/photos/IMG_1.jpg")) == Path("/photos/IMG_1_inpainted.jpg")
+
+
 def test_quit_closes_the_window(window: MainWindow, qtbot: QtBot) -> None:
-    quit_action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit")
-    quit_action.trigger()
+    window.quit_action.trigger()
     qtbot.waitUntil(lambda: not window.isVisible())
+    assert not window.service.inference_thread.isRunning()
 
 
 @pytest.mark.xvfb
-def test_screenshot_under_a_real_x_server(window: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
+def test_screenshot_under_a_real_x_server(window: MainWindow, qtbot: QtBot) -> None:
     window.open_image(resources.SAMPLE_PHOTO)
     qtbot.wait(200)
     screen = QApplication.primaryScreen()

@@ -73,3 +73,37 @@ def test_bad_qimage_requests_are_rejected() -> None:
         qimage_to_array(QImage())
     with pytest.raises(ValueError):
         qimage_to_array(QImage(2, 2, QImage.Format.Format_RGB888), channels=2)
+
+
+def test_writable_view_edits_the_image_in_place() -> None:
+    from app.qt_image import writable_view
+
+    image = QImage(7, 3, QImage.Format.Format_Alpha8)  # 7 bytes a row, padded to 8
+    image.fill(0)
+    view = writable_view(image)
+    assert view.shape == (3, 7)
+    view[1, 2:5] = 200
+    assert image.pixelColor(3, 1).alpha() == 200 and image.pixelColor(3, 0).alpha() == 0
+
+
+def test_writable_view_does_not_leak_into_copies() -> None:
+    from app.qt_image import writable_view
+
+    image = QImage(4, 4, QImage.Format.Format_Alpha8)
+    image.fill(0)
+    copy = QImage(image)  # an implicit (shared) copy
+    writable_view(image)[:] = 255
+    assert copy.pixelColor(0, 0).alpha() == 0
+
+
+def test_rgb32_conversion_and_partial_paste() -> None:
+    from app.qt_image import paste_rgb, rgb_to_rgb32
+
+    pixels = np.arange(5 * 6 * 3, dtype=np.uint8).reshape(5, 6, 3)
+    image = rgb_to_rgb32(pixels)
+    assert np.array_equal(qimage_to_array(image), pixels)
+    patch = np.full((2, 3, 3), (10, 20, 30), dtype=np.uint8)
+    paste_rgb(image, patch, 2, 1)
+    expected = pixels.copy()
+    expected[1:3, 2:5] = (10, 20, 30)
+    assert np.array_equal(qimage_to_array(image), expected)

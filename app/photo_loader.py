@@ -1,0 +1,101 @@
+"""Opening photos: decode with core.imageio and prepare the QImages the canvas draws.
+
+Small photos are opened right away on the GUI thread (a few milliseconds, and callers see the photo at once);
+big ones are decoded on a short-lived thread so the window keeps responding while a 50 MP file decodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtGui import QImage, QImageReader
+
+from app.canvas import PREVIEW_LONG_SIDE
+from app.qt_image import rgb_to_rgb32
+from app.worker import forget_foreign_thread
+from core.imageio import Photo, read_image, read_mask
+
+ASYNC_PIXELS = 4_000_000  # photos larger than this are decoded off the GUI thread
+
+
+@dataclass
+class LoadedPhoto:
+    """A decoded photo plus what the window shows of it."""
+
+    path: Path
+    photo: Photo
+    image: QImage  # RGB32, full size
+    preview: QImage | None  # reduced copy for zoomed-out views, only for large photos
+    mask: npt.NDArray[np.uint8] | None
+    note: str
+
+
+def sibling_mask(photo: Path) -> Path | None:
+    """The conventional mask file next to a photo (``name_mask.png``), if there is one."""
+    candidate = photo.with_name(f"{photo.stem}_mask.png")
+    return candidate if candidate.is_file() else None
+
+
+def header_size(path: Path) -> QSize:
+    """The pixel size from the file header, without decoding (invalid when unknown)."""
+    return QImageReader(str(path)).size()
+
+
+def reduced_copy(image: QImage) -> QImage | None:
+    """A smooth reduced copy with a long side of :data:`PREVIEW_LONG_SIDE`, or ``None`` for small photos."""
+    if max(image.width(), image.height()) <= PREVIEW_LONG_SIDE:
+        return None
+    return image.scaled(
+        PREVIEW_LONG_SIDE,
+        PREVIEW_LONG_SIDE,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.SmoothTransformation,
+    )
+
+
+def load_photo(path: Path, mask_path: Path | None = None) -> LoadedPhoto:
+    """Decode a photo and its mask (given, or ``name_mask.png`` beside it). Raises core's ImageReadError."""
+    photo = read_image(path)
+    image = rgb_to_rgb32(photo.pixels)
+    mask_file = mask_path or sibling_mask(path)
+    mask, note = None, ""
+    if mask_file is not None:
+        values = read_mask(mask_file)
+        if values.shape == photo.pixels.shape[:2]:
+            mask = np.where(values >= 128, 255, 0).astype(np.uint8)
+            note = f"mask {float((mask > 0).mean()):.1%} of the photo"
+        else:
+            note = "mask not loaded: its size differs from the photo's"
+    return LoadedPhoto(Path(path), photo, image, reduced_copy(image), mask, note)
+
+
+class PhotoLoader(QThread):
+    """Decodes one photo on its own thread; emits ``loaded`` or ``failed`` (queued to the GUI thread)."""
+
+    loaded = Signal(object)  # LoadedPhoto
+    failed = Signal(str)
+
+    def __init__(self, path: Path, mask_path: Path | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.mask_path = mask_path
+
+    def run(self) -> None:
+        from core.errors import MoebiusError
+
+        try:
+            loaded = load_photo(self.path, self.mask_path)
+        except MoebiusError as error:
+            self.failed.emit(error.user_message())
+        except MemoryError:
+            self.failed.emit(f"Not enough memory to open {self.path.name}.")
+        except Exception as error:  # shown to the user rather than lost in the thread
+            self.failed.emit(f"Cannot open {self.path.name}: {error}")
+        else:
+            self.loaded.emit(loaded)
+        finally:
+            forget_foreign_thread()
