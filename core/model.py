@@ -434,14 +434,27 @@ class MixFFN(nn.Module):
         self.point_conv = _ConvLayer(nn.Conv2d(hidden, channels, 1, bias=False))
 
     def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
-        """``tokens``: (B, N, C) → (B, N, C)."""
-        # 1. Expand (a matrix product on the tokens) and activate.
-        h = F.silu(_pointwise(tokens, self.inverted_conv.conv), inplace=True)
-        # 2. Depthwise 3×3 on the channels-last image view.
-        h = _to_tokens(self.depth_conv(_to_image(h, size)))
+        """``tokens``: (B, N, C) → (B, N, C).
+
+        The value and gate halves are computed as two separate products: every step before the gate acts
+        per channel, so the split is exact, and each half stays contiguous, which keeps the elementwise passes
+        fast and lets the gate be applied in place.
+        """
+        expand, depthwise = self.inverted_conv.conv, self.depth_conv.conv
+        hidden = expand.weight.shape[0] // 2
+        weight = expand.weight.reshape(2 * hidden, -1)
+        bias = expand.bias
+        halves = []
+        for part in (slice(0, hidden), slice(hidden, 2 * hidden)):
+            # 1. Expand (a matrix product on the tokens) and activate.
+            h = F.silu(F.linear(tokens, weight[part], bias[part] if bias is not None else None), inplace=True)
+            # 2. Depthwise 3×3 on the channels-last image view.
+            dw_bias = depthwise.bias[part] if depthwise.bias is not None else None
+            h = F.conv2d(_to_image(h, size), depthwise.weight[part], dw_bias, padding=1, groups=hidden)
+            halves.append(_to_tokens(h))
         # 3. Gate and project back.
-        value, gate = h.chunk(2, dim=-1)
-        return _pointwise(value * F.silu(gate, inplace=True), self.point_conv.conv)
+        value, gate = halves
+        return _pointwise(value.mul_(F.silu(gate, inplace=True)), self.point_conv.conv)
 
 
 class LambdaBlock(nn.Module):
