@@ -265,32 +265,61 @@ def inpaint_command(args: list[str]) -> int:
     except SystemExit as exit_request:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
     # 2. Run the job; every way it can end becomes one line and an exit status.
-    token = CancelToken()
     progress = ProgressBar(sys.stderr, enabled=not options.quiet)
+
+    def job(token: CancelToken) -> int:
+        _run(options, token, progress)
+        return EXIT_OK
+
+    return run_reporting_errors(
+        job, label=PROG, debug=options.debug, cancelled="Cancelled; nothing was written.", before_message=progress.close
+    )
+
+
+def run_reporting_errors(
+    job: Callable[[CancelToken], int],
+    *,
+    label: str,
+    debug: bool,
+    cancelled: str,
+    bad_input: tuple[type[MoebiusError], ...] = BAD_INPUT_ERRORS,
+    before_message: Callable[[], None] | None = None,
+) -> int:
+    """Run a command's job with Ctrl+C wired to a cancel token, and turn every way it ends into an exit status.
+
+    Shared by every command so they all report alike: one line on stderr, never a traceback unless asked.
+
+    Args:
+        job: the work; receives the cancel token and returns the exit status.
+        label: what the error lines start with (``moebius-inpaint``, ``moebius-inpaint batch``, …).
+        debug: print the traceback too (``--debug``).
+        cancelled: the line printed after Ctrl+C, saying what was kept.
+        bad_input: error types that mean the user's input was wrong (exit status 2 instead of 1).
+        before_message: called before any message is printed (e.g. to end a progress line).
+    """
+    token = CancelToken()
     try:
         with _cancel_on_interrupt(token):
-            _run(options, token, progress)
-        return EXIT_OK
+            return job(token)
     except (CancelledError, KeyboardInterrupt):
-        progress.close()
-        print("Cancelled; nothing was written.", file=sys.stderr)
+        if before_message is not None:
+            before_message()
+        print(cancelled, file=sys.stderr)
         return EXIT_CANCELLED
     except MoebiusError as error:
-        progress.close()
-        if options.debug:
+        if before_message is not None:
+            before_message()
+        if debug:
             traceback.print_exc()
-        print(f"{PROG}: error: {error.user_message()}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(error, BAD_INPUT_ERRORS) else EXIT_FAILED
+        print(f"{label}: error: {error.user_message()}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(error, bad_input) else EXIT_FAILED
     except Exception as error:
-        progress.close()
-        if options.debug:
+        if before_message is not None:
+            before_message()
+        if debug:
             traceback.print_exc()
-            print(f"{PROG}: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
-        else:
-            print(
-                f"{PROG}: error: unexpected {type(error).__name__}: {error} (run with --debug for details)",
-                file=sys.stderr,
-            )
+        hint = "" if debug else " (run with --debug for details)"
+        print(f"{label}: error: unexpected {type(error).__name__}: {error}{hint}", file=sys.stderr)
         return EXIT_FAILED
 
 

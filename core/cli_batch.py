@@ -15,7 +15,6 @@ import contextlib
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,6 @@ from core.cli import (
     EXIT_FAILED,
     PROG,
     ProgressBar,
-    _cancel_on_interrupt,
     _fraction,
     _non_negative_float,
     _non_negative_int,
@@ -51,8 +49,9 @@ from core.cli import (
     _positive_int,
     _quality,
     _seed,
+    run_reporting_errors,
 )
-from core.errors import BatchInputError, CancelledError, MoebiusError
+from core.errors import BatchInputError
 from core.imageio import MAX_PIXELS
 from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, InpaintSettings
 
@@ -171,29 +170,16 @@ def main(args: list[str]) -> int:
         options = build_parser().parse_args(args)
     except SystemExit as exit_request:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
-    token = CancelToken()
     bar = ProgressBar(sys.stderr, enabled=not (options.quiet or options.json))
     # 2. Run; errors that stop the whole batch become one line and an exit status.
-    try:
-        with _cancel_on_interrupt(token):
-            return _run(options, token, bar)
-    except (CancelledError, KeyboardInterrupt):
-        bar.close()
-        print("Cancelled; finished photos are kept. Run again with --resume to continue.", file=sys.stderr)
-        return EXIT_CANCELLED
-    except MoebiusError as error:
-        bar.close()
-        if options.debug:
-            traceback.print_exc()
-        print(f"{PROG} batch: error: {error.user_message()}", file=sys.stderr)
-        bad_input = isinstance(error, (*BAD_INPUT_ERRORS, BatchInputError))
-        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
-    except Exception as error:
-        bar.close()
-        if options.debug:
-            traceback.print_exc()
-        print(f"{PROG} batch: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    return run_reporting_errors(
+        lambda token: _run(options, token, bar),
+        label=f"{PROG} batch",
+        debug=options.debug,
+        cancelled="Cancelled; finished photos are kept. Run again with --resume to continue.",
+        bad_input=(*BAD_INPUT_ERRORS, BatchInputError),
+        before_message=bar.close,
+    )
 
 
 def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> int:

@@ -13,15 +13,13 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from core.cancel import CancelToken
-from core.cli import COMMANDS, EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, PROG, _cancel_on_interrupt
+from core.cli import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, PROG, run_reporting_errors
 from core.errors import (
-    CancelledError,
     DiskSpaceError,
     ModelFolderNotWritableError,
     ModelImportError,
@@ -118,26 +116,18 @@ def main(args: list[str]) -> int:
         "remove": _remove,
         "where": _where,
     }
-    token = CancelToken()
-    try:
-        with _cancel_on_interrupt(token):
-            return handlers[options.command](options, token)
-    except (CancelledError, KeyboardInterrupt):
-        if options.command == "download":
-            print("Cancelled; the partial download is kept and resumes with the same command.", file=sys.stderr)
-        else:
-            print("Cancelled; what was finished before stays installed.", file=sys.stderr)
-        return EXIT_CANCELLED
-    except MoebiusError as error:
-        if options.debug:
-            traceback.print_exc()
-        print(f"{PROG} models: error: {error.user_message()}", file=sys.stderr)
-        return EXIT_BAD_INPUT if isinstance(error, BAD_INPUT) else EXIT_FAILED
-    except Exception as error:
-        if options.debug:
-            traceback.print_exc()
-        print(f"{PROG} models: error: unexpected {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    cancelled = (
+        "Cancelled; the partial download is kept and resumes with the same command."
+        if options.command == "download"
+        else "Cancelled; what was finished before stays installed."
+    )
+    return run_reporting_errors(
+        lambda token: handlers[options.command](options, token),
+        label=f"{PROG} models",
+        debug=options.debug,
+        cancelled=cancelled,
+        bad_input=BAD_INPUT,
+    )
 
 
 # -- subcommands --------------------------------------------------------------------------------------------
