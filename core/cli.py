@@ -40,7 +40,14 @@ from core.errors import (
     OutputError,
 )
 from core.imageio import MAX_PIXELS
-from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, ProgressEvent
+from core.request import (
+    DEFAULT_CONTEXT_MARGIN,
+    DEFAULT_GUIDANCE,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    InpaintSettings,
+    ProgressEvent,
+)
 
 PROG = "moebius-inpaint"
 
@@ -335,7 +342,7 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     from core.imageio import check_input_file, check_output_path, read_image, read_mask, write_image
     from core.mask import check_mask
     from core.plan import render_plan
-    from core.request import InpaintRequest, InpaintSettings
+    from core.request import InpaintRequest
 
     started = time.monotonic()
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
@@ -377,16 +384,7 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     )
     token.raise_if_cancelled()
     # 4. Fill.
-    settings = InpaintSettings(
-        steps=options.steps,
-        guidance=options.guidance,
-        seed=options.seed,
-        engine=engine_name,
-        context_margin=options.context_margin,
-        colour_match=not options.no_colour_match,
-        colour_match_strength=options.colour_match_strength,
-        grain_match=options.grain_match,
-    )
+    settings = settings_from_options(options, engine_name)
     result = engine.inpaint(InpaintRequest(photo.pixels, mask, settings), progress=progress, cancel=token)
     progress.close()
     token.raise_if_cancelled()
@@ -403,6 +401,20 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
         if result.plan is not None:
             shown = f"; plan picture: {plan_picture}" if plan_picture is not None else ""
             print(f"Processed {result.plan.summary()}{shown}")
+
+
+def settings_from_options(options: argparse.Namespace, engine_name: str) -> InpaintSettings:
+    """The job settings given on a command line (shared by the single-photo and the batch command)."""
+    return InpaintSettings(
+        steps=options.steps,
+        guidance=options.guidance,
+        seed=options.seed,
+        engine=engine_name,
+        context_margin=options.context_margin,
+        colour_match=not options.no_colour_match,
+        colour_match_strength=options.colour_match_strength,
+        grain_match=options.grain_match,
+    )
 
 
 def _note(text: str) -> None:

@@ -50,10 +50,11 @@ from core.cli import (
     _quality,
     _seed,
     run_reporting_errors,
+    settings_from_options,
 )
 from core.errors import BatchInputError
 from core.imageio import MAX_PIXELS
-from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, InpaintSettings
+from core.request import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS
 
 _DESCRIPTION = """\
 Fill the masked part of every photo in INPUT_DIR and write the results to
@@ -193,16 +194,7 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
         raise BatchInputError("--masks cannot be combined with --mask-portrait or --mask-landscape.")
     pairings = pair_folder(options.input, masks_dir=options.masks, shared=shared, pattern=options.pattern)
     engine_name, fallback_note = resolve_engine_name(options.engine, options.model)
-    settings = InpaintSettings(
-        steps=options.steps,
-        guidance=options.guidance,
-        seed=options.seed,
-        engine=engine_name,
-        context_margin=options.context_margin,
-        colour_match=not options.no_colour_match,
-        colour_match_strength=options.colour_match_strength,
-        grain_match=options.grain_match,
-    )
+    settings = settings_from_options(options, engine_name)
     batch_options = BatchOptions(
         settings=settings,
         seed_policy=options.seed_policy,

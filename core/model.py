@@ -969,15 +969,7 @@ def load_moebius(
 
 def read_config_beside(checkpoint: Path) -> dict[str, Any] | None:
     """The ``config.json`` next to a checkpoint, or ``None`` (the released configuration applies)."""
-    import json
+    from core.convert import read_json_config
 
     config_path = checkpoint.parent / "config.json"
-    if not config_path.is_file():
-        return None
-    try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{config_path} is not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{config_path} must hold a JSON object.")
-    return data
+    return read_json_config(config_path) if config_path.is_file() else None
