@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from core.cancel import CancelToken
+from core.composite import frame_fit
 from core.loading import DeviceInfo
 from core.pipeline import MoebiusPipeline
+from core.plan import Rect
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
 from core.weights import ModelFiles, prepare_model, require_model
 
@@ -86,6 +89,7 @@ class MoebiusEngine:
             frame_image: npt.NDArray[np.uint8], frame_mask: npt.NDArray[np.uint8], index: int
         ) -> npt.NDArray[np.uint8]:
             window = plan.windows[index]
+            frame_progress = _placing_previews(progress, window.rect, plan.frame)
             frame_result = self.pipeline(
                 frame_image,
                 frame_mask,
@@ -95,7 +99,7 @@ class MoebiusEngine:
                 strength=refine_strength if window.kind == TILE else settings.strength,
                 noise_offset=settings.noise_offset,
                 paste=False,
-                progress=progress,
+                progress=frame_progress,
                 cancel=cancel,
             )
             for key, value in self.pipeline.timings.as_dict().items():
@@ -124,3 +128,20 @@ class MoebiusEngine:
         return InpaintResult(
             image=run.image, seed=seed, engine=self.name, timings=timings, plan=plan, warnings=warnings
         )
+
+
+def _placing_previews(progress: ProgressCallback | None, rect: Rect, frame: int | None) -> ProgressCallback | None:
+    """Wrap ``progress`` so that a frame's preview arrives cut to the window's content, with its place in
+    the photo (``region``); events without a preview pass through unchanged."""
+    if progress is None:
+        return None
+    # The frame holds the window scaled to fit, padded to a square: only the content part is the photo.
+    left, top, right, bottom = frame_fit((rect.height, rect.width), frame).content if frame else (0, 0, 0, 0)
+
+    def report(event: ProgressEvent) -> None:
+        if event.preview is not None:
+            shown = event.preview[top:bottom, left:right] if frame else event.preview
+            event = replace(event, preview=shown, region=(rect.left, rect.top, rect.width, rect.height))
+        progress(event)
+
+    return report

@@ -29,6 +29,7 @@ from torch import Tensor
 from core.cancel import CancelToken
 from core.errors import UnsupportedSizeError
 from core.model import COND_IDS, UNCOND_IDS, MoebiusModel
+from core.preview import LatentPreview
 from core.request import (
     DEFAULT_GUIDANCE,
     DEFAULT_NOISE_OFFSET,
@@ -176,6 +177,7 @@ class MoebiusPipeline:
         cancel: CancelToken | None = None,
         trace: DenoiseTrace | None = None,
         split_guidance: bool | None = None,
+        preview: LatentPreview | None = None,
     ) -> Tensor:
         """The guided DDIM loop; returns the final latents (still multiplied by the scaling factor).
 
@@ -190,6 +192,8 @@ class MoebiusPipeline:
             trace: when given, receives every step's UNet input/output, guided noise and latents.
             split_guidance: run the unconditional and the conditional rows as two calls of half the batch
                 instead of one call (same result, less memory); ``None`` uses the pipeline's default.
+            preview: when given (with ``progress``), progress events carry an approximate picture of the
+                predicted clean image every so often (see :mod:`core.preview`); the result does not change.
         """
         timesteps = self.timesteps(steps, strength)
         batch = latents.shape[0]
@@ -219,14 +223,18 @@ class MoebiusPipeline:
                 eps = uncond + guidance * (cond - uncond)
             else:
                 eps = out
-            x = self.scheduler.step(eps.cpu(), t, x.cpu()).prev_sample
+            stepped = self.scheduler.step(eps.cpu(), t, x.cpu())
+            x = stepped.prev_sample
             if trace is not None:
                 trace.unet_inputs.append(model_input.float().cpu())
                 trace.unet_outputs.append(out.cpu())
                 trace.guided.append(eps.cpu())
                 trace.latents.append(x.clone())
             if progress is not None:
-                progress(ProgressEvent("denoise", i + 1, total))
+                # No preview after the last step: the real decode follows at once.
+                wanted = preview is not None and i + 1 < total and preview.due()
+                shown = preview(stepped.pred_original_sample) if wanted and preview is not None else None
+                progress(ProgressEvent("denoise", i + 1, total, preview=shown))
         return x
 
     def _predict(self, model_input: Tensor, t: Tensor, input_ids: Tensor, split: bool, batch: int) -> Tensor:
@@ -298,6 +306,8 @@ class MoebiusPipeline:
             # 3. Mask at latent resolution (nearest, on the uint8 mask) and the initial noise.
             mask_latent = F.interpolate(binary, size=latents.shape[-2:]).float()
             noise = self.draw_noise(latents.shape, generator, noise_offset)
+            fill = (mask >= 127.5)
+            preview = LatentPreview(latents, pixels, image, fill) if progress is not None and fill.any() else None
             # 4. Denoise.
             start = time.perf_counter()
             final = self.denoise(
@@ -310,6 +320,7 @@ class MoebiusPipeline:
                 guidance=guidance,
                 progress=progress,
                 cancel=cancel,
+                preview=preview,
             )
             self.timings.denoise = time.perf_counter() - start
             # 5. Decode and convert to 8 bits by truncation, as the reference does.
