@@ -10,22 +10,24 @@ Why it is built this way:
 - The photo is kept as an ``RGB32`` QImage (the format Qt draws without conversion), plus a reduced copy for
   zoomed-out views so a 50 MP photo is not resampled from full size on every repaint.
 - One stroke is one undo step: the mask under the stroke's bounding box is saved when the stroke starts and
-  the before/after patches go onto the window's QUndoStack when it ends.
+  the before/after patches go onto the window's QUndoStack when it ends. A lasso or rectangle is one step too.
+- Review layers (before/after split, live preview, region plan) are small images over one rectangle each,
+  drawn by :mod:`app.canvas_layers`.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
     QKeyEvent,
     QMouseEvent,
+    QNativeGestureEvent,
     QPainter,
+    QPainterPath,
     QPaintEvent,
     QPen,
     QResizeEvent,
@@ -33,13 +35,16 @@ from PySide6.QtGui import (
     QUndoStack,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
+from app import canvas_layers
+from app.mask_tools import fill_polygon, polygon_box, stamp_soft_segment
 from app.qt_image import writable_view
 
 BRUSH = "brush"
 ERASER = "eraser"
 RECTANGLE = "rectangle"
+LASSO = "lasso"
 MIN_ZOOM = 0.01
 MAX_ZOOM = 32.0
 ZOOM_STEP = 1.25
@@ -56,27 +61,7 @@ def stamp_segment(mask: U8, start: QPointF, end: QPointF, radius: float, value: 
 
     Only the segment's bounding box is touched. Returns that box (clipped to the mask), empty if outside.
     """
-    height, width = mask.shape
-    left = max(0, math.floor(min(start.x(), end.x()) - radius))
-    top = max(0, math.floor(min(start.y(), end.y()) - radius))
-    right = min(width, math.ceil(max(start.x(), end.x()) + radius) + 1)
-    bottom = min(height, math.ceil(max(start.y(), end.y()) + radius) + 1)
-    if left >= right or top >= bottom:
-        return QRect()
-    ys = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5
-    xs = np.arange(left, right, dtype=np.float32)[None, :] + 0.5
-    x0, y0 = start.x(), start.y()
-    dx, dy = end.x() - x0, end.y() - y0
-    length2 = dx * dx + dy * dy
-    if length2 > 1e-9:
-        t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / length2, 0.0, 1.0)
-        distance2 = (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2
-    else:
-        distance2 = (xs - x0) ** 2 + (ys - y0) ** 2
-    # A radius under one pixel still marks the pixel under the cursor.
-    inside = distance2 <= max(radius, 0.71) ** 2
-    mask[top:bottom, left:right][inside] = value
-    return QRect(left, top, right - left, bottom - top)
+    return stamp_soft_segment(mask, start, end, radius, 1.0, erase=value == 0)
 
 
 class MaskPatchCommand(QUndoCommand):
@@ -106,6 +91,8 @@ class Canvas(QWidget):
     zoom_changed = Signal(float)
     mask_edited = Signal()
     brush_size_changed = Signal(int)
+    view_changed = Signal()  # zoom or pan: the scroll bars follow
+    split_moved = Signal(float)
 
     def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +107,7 @@ class Canvas(QWidget):
         self._fit_mode = True
         self.tool = BRUSH
         self.brush_size = 60  # diameter in photo pixels
+        self.hardness = 1.0  # 1 = hard edge; lower values fade the outer part of the brush (see mask_tools)
         self.overlay_colour = QColor(DEFAULT_OVERLAY)
         self.overlay_opacity = 0.5
         self.mask_visible = True
@@ -132,6 +120,15 @@ class Canvas(QWidget):
         self._stroke_rect = QRect()
         self._box_start: QPointF | None = None  # rectangle tool: where the drag began, in photo pixels
         self._box_end: QPointF | None = None
+        self._lasso: list[QPointF] = []  # lasso tool: the path so far, in photo pixels
+        self._sizing: tuple[QPointF, int] | None = None  # Alt/Ctrl-drag: where it began, brush size then
+        # Review layers (see app.canvas_layers): (image, photo rectangle) pairs, or None.
+        self.compare_patch: tuple[QImage, QRect] | None = None
+        self.split_fraction: float | None = None  # the divider's x as a fraction of the width; None = off
+        self._dragging_split = False
+        self.live_preview: tuple[QImage, QRect] | None = None
+        self.plan_visible = True
+        self.grabGesture(Qt.GestureType.PinchGesture)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -177,6 +174,21 @@ class Canvas(QWidget):
         self._set_preview(preview)
         self.update()
 
+    def photo_pixels_changed(self, rect: QRect) -> None:
+        """The photo image changed inside ``rect``: bring the reduced copy up to date there and repaint it."""
+        if self._photo is None or rect.isEmpty():
+            return
+        if self._preview is not None:
+            s = self._preview_scale
+            # A pixel of margin so the smooth scaling at the box's edge sees its neighbours.
+            source = rect.adjusted(-2, -2, 2, 2).intersected(self._photo.rect())
+            target = QRectF(source.x() * s, source.y() * s, source.width() * s, source.height() * s)
+            painter = QPainter(self._preview)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(target, self._photo, QRectF(source))
+            painter.end()
+        self.update(self.photo_to_widget_rect(rect))
+
     def _set_preview(self, preview: QImage | None) -> None:
         self._preview = preview
         if preview is not None and self._photo is not None:
@@ -220,6 +232,7 @@ class Canvas(QWidget):
         self._offset = QPointF((self.width() - shown_w) / 2, (self.height() - shown_h) / 2)
         self.update()
         self.zoom_changed.emit(self.zoom)
+        self.view_changed.emit()
 
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``zoom`` (1.0 = 100 %), keeping the photo point under ``anchor`` (default: centre) still."""
@@ -233,6 +246,7 @@ class Canvas(QWidget):
         self._offset = anchor - fixed * self._scale
         self.update()
         self.zoom_changed.emit(self.zoom)
+        self.view_changed.emit()
 
     def zoom_in(self) -> None:
         self.set_zoom(self.zoom * ZOOM_STEP)
@@ -244,6 +258,17 @@ class Canvas(QWidget):
         self._fit_mode = False
         self._offset += delta
         self.scroll(round(delta.x()), round(delta.y()))  # moves the pixels already drawn; repaints the strip
+        self.view_changed.emit()
+
+    @property
+    def offset(self) -> QPointF:
+        """Where the photo's top-left corner is, in widget pixels."""
+        return QPointF(self._offset)
+
+    @property
+    def shown_size(self) -> QSizeF:
+        """The photo's size on screen, in widget pixels."""
+        return QSizeF(self.photo_size) * self._scale
 
     def widget_to_photo(self, point: QPointF) -> QPointF:
         return (point - self._offset) / self._scale
@@ -292,19 +317,57 @@ class Canvas(QWidget):
             painter.drawImage(target, self._preview, reduced)
         else:
             painter.drawImage(target, self._photo, QRectF(source))
+        if self.compare_patch is not None and self.split_x is not None:
+            image, rect = self.compare_patch
+            clip = QRectF(0, 0, self.split_x, self.height())
+            canvas_layers.draw_layer(painter, image, self._photo_rect_f(rect), clip)
         if self.mask_visible and self._mask_image is not None:
             self._paint_overlay(painter, target, source)
-        if self.plan_rects:
-            painter.setPen(QPen(QColor(255, 210, 0), 1.5, Qt.PenStyle.DashLine))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            for rect in self.plan_rects:
-                painter.drawRect(QRectF(self.photo_to_widget_rect(rect)).adjusted(1, 1, -1, -1))
+        if self.live_preview is not None:
+            image, rect = self.live_preview
+            canvas_layers.draw_layer(painter, image, self._photo_rect_f(rect))
+        if self.plan_rects and self.plan_visible:
+            canvas_layers.draw_plan(
+                painter, [QRectF(self.photo_to_widget_rect(r)).adjusted(1, 1, -1, -1) for r in self.plan_rects]
+            )
+        if self.split_x is not None:
+            canvas_layers.draw_divider(painter, self.split_x, self.height(), self.palette())
+        if len(self._lasso) > 1:
+            self._paint_lasso(painter)
         if self._box_start is not None and self._box_end is not None:
             painter.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(QRectF(self.photo_to_widget_rect(self._box_rect())).adjusted(1, 1, -1, -1))
-        elif self._cursor is not None and self._pan_from is None and not self._space_down and self.tool != RECTANGLE:
+        elif self._sizing is not None:
+            self._paint_brush_outline(painter, self._sizing[0])
+        elif (
+            self._cursor is not None
+            and self._pan_from is None
+            and not self._space_down
+            and self.tool not in (RECTANGLE, LASSO)
+            and not self._dragging_split
+        ):
             self._paint_brush_outline(painter, self._cursor)
+
+    def _photo_rect_f(self, rect: QRect) -> QRectF:
+        """``rect`` of the photo in widget pixels, unrounded (layers are stretched over it exactly)."""
+        return QRectF(
+            self.photo_to_widget(QPointF(rect.left(), rect.top())),
+            QSizeF(rect.width() * self._scale, rect.height() * self._scale),
+        )
+
+    def _paint_lasso(self, painter: QPainter) -> None:
+        path = QPainterPath(self.photo_to_widget(self._lasso[0]))
+        for point in self._lasso[1:]:
+            path.lineTo(self.photo_to_widget(point))
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
+        painter.drawPath(path)
+        painter.setPen(QPen(QColor(255, 255, 255, 230), 1, Qt.PenStyle.DashLine))
+        painter.drawPath(path)
+        painter.restore()
 
     def _paint_overlay(self, painter: QPainter, target: QRectF, source: QRect) -> None:
         """Colour the mask over ``target`` in a temporary image the size of the repainted area."""
@@ -333,6 +396,10 @@ class Canvas(QWidget):
         painter.drawEllipse(centre, radius, radius)
         painter.setPen(QPen(QColor(255, 255, 255, 230), 1))
         painter.drawEllipse(centre, radius, radius)
+        if self.hardness < 1:  # the fully painted core of a soft brush
+            inner = radius * self.hardness
+            painter.setPen(QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DotLine))
+            painter.drawEllipse(centre, inner, inner)
 
     def _outline_rect(self, centre: QPointF) -> QRect:
         radius = self.brush_size / 2 * self._scale + 3
@@ -370,8 +437,9 @@ class Canvas(QWidget):
     def _paint_to(self, position: QPointF) -> None:
         assert self._stroke_last is not None
         point = self.widget_to_photo(position)
-        value = 255 if self.tool == BRUSH else 0
-        dirty = stamp_segment(self.mask_array, self._stroke_last, point, self.brush_size / 2, value)
+        dirty = stamp_soft_segment(
+            self.mask_array, self._stroke_last, point, self.brush_size / 2, self.hardness, erase=self.tool == ERASER
+        )
         self._stroke_last = point
         if not dirty.isEmpty():
             self._stroke_rect = self._stroke_rect.united(dirty)
@@ -416,6 +484,66 @@ class Canvas(QWidget):
         self.write_mask(box, after)
         self.undo_stack.push(MaskPatchCommand(self, box, before, after, "Rectangle"))
 
+    def _extend_lasso(self, position: QPointF) -> None:
+        point = self.widget_to_photo(position)
+        last = self._lasso[-1]
+        self._lasso.append(point)
+        # Repaint only the new piece of the path (its box in widget pixels, with room for the pen).
+        piece = QRectF(self.photo_to_widget(last), self.photo_to_widget(point)).normalized()
+        self.update(piece.toAlignedRect().adjusted(-4, -4, 4, 4))
+
+    def _end_lasso(self) -> None:
+        """Fill the closed lasso path (eraser: clear it) as one undo step."""
+        points, self._lasso = self._lasso, []
+        if len(points) > 1:
+            xs = [self.photo_to_widget(p).x() for p in points]
+            ys = [self.photo_to_widget(p).y() for p in points]
+            outline = QRectF(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+            self.update(outline.toAlignedRect().adjusted(-4, -4, 4, 4))
+        mask = self.mask_array
+        box = polygon_box(points, mask.shape)
+        if box.isEmpty():
+            return
+        rows, columns = slice(box.top(), box.bottom() + 1), slice(box.left(), box.right() + 1)
+        before = mask[rows, columns].copy()
+        fill_polygon(mask, points, 255)
+        after = mask[rows, columns].copy()
+        if np.array_equal(before, after):
+            return
+        self.update(self.photo_to_widget_rect(box))
+        self.undo_stack.push(MaskPatchCommand(self, box, before, after, "Lasso"))
+        self.mask_edited.emit()
+
+    def _resize_by_drag(self, position: QPointF) -> None:
+        """Alt/Ctrl-drag: the outline's edge follows the pointer horizontally (anchored where the drag began)."""
+        assert self._sizing is not None
+        anchor, size = self._sizing
+        self.set_brush_size(round(size + 2 * (position.x() - anchor.x()) / self._scale))
+
+    # -- split view ------------------------------------------------------------------------------------------
+
+    @property
+    def split_x(self) -> float | None:
+        """The divider's x in widget pixels, or ``None`` when the split view is off or there is nothing to compare
+        (the mode stays on for the next result under review)."""
+        if self.split_fraction is None or self.compare_patch is None:
+            return None
+        return self.split_fraction * self.width()
+
+    def set_split(self, fraction: float | None) -> None:
+        """Turn the split view on at ``fraction`` of the width (0..1), or off with ``None``."""
+        if fraction is not None:
+            fraction = min(max(fraction, 0.0), 1.0)
+        if fraction != self.split_fraction:
+            self.split_fraction = fraction
+            self.update()  # the divider spans the whole height: the whole widget shows it
+            if fraction is not None:
+                self.split_moved.emit(fraction)
+
+    def _near_divider(self, position: QPointF) -> bool:
+        x = self.split_x
+        return x is not None and abs(position.x() - x) <= canvas_layers.DIVIDER_GRAB
+
     @property
     def painting(self) -> bool:
         return self._stroke_backup is not None
@@ -431,9 +559,20 @@ class Canvas(QWidget):
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             self._move_cursor(None)
             return
+        if event.button() == Qt.MouseButton.LeftButton and self._near_divider(position):
+            self._dragging_split = True
+            self._move_cursor(None)
+            return
         if event.button() == Qt.MouseButton.LeftButton and self._photo is not None and self.isEnabled():
-            if self.tool == RECTANGLE:
+            sizing_keys = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ControlModifier
+            if self.tool in (BRUSH, ERASER) and event.modifiers() & sizing_keys:
+                self._sizing = (position, self.brush_size)
+                self._move_cursor(None)
+                self.update(self._outline_rect(position))
+            elif self.tool == RECTANGLE:
                 self._box_start = self._box_end = self.widget_to_photo(position)
+            elif self.tool == LASSO:
+                self._lasso = [self.widget_to_photo(position)]
             else:
                 self._begin_stroke(position)
 
@@ -443,16 +582,43 @@ class Canvas(QWidget):
             self.pan_by(position - self._pan_from)
             self._pan_from = position
             return
+        if self._dragging_split:
+            self.set_split(position.x() / max(1, self.width()))
+            return
+        if self._sizing is not None:
+            self.update(self._outline_rect(self._sizing[0]))
+            self._resize_by_drag(position)
+            self.update(self._outline_rect(self._sizing[0]))
+            return
         if self.painting:
             self._paint_to(position)
         elif self._box_start is not None:
             self._drag_box(position)
+        elif self._lasso:
+            self._extend_lasso(position)
         self._move_cursor(position)
+        if self.split_x is not None:
+            near = self._near_divider(position)
+            self.setCursor(Qt.CursorShape.SplitHCursor if near else Qt.CursorShape.CrossCursor)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._pan_from = None
             self.setCursor(Qt.CursorShape.OpenHandCursor if self._space_down else Qt.CursorShape.CrossCursor)
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._dragging_split:
+            self._dragging_split = False
+            self.set_split(event.position().x() / max(1, self.width()))
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._sizing is not None:
+            self._resize_by_drag(event.position())
+            self.update(self._outline_rect(self._sizing[0]))
+            self._sizing = None
+            self._move_cursor(event.position())
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._lasso:
+            self._extend_lasso(event.position())
+            self._end_lasso()
             return
         if event.button() == Qt.MouseButton.LeftButton and self.painting:
             self._paint_to(event.position())
@@ -463,6 +629,22 @@ class Canvas(QWidget):
 
     def leaveEvent(self, event: object) -> None:
         self._move_cursor(None)
+
+    def event(self, event: QEvent) -> bool:
+        # Pinch zoom: trackpads send native zoom gestures (macOS, Wayland), touch screens a QPinchGesture.
+        if isinstance(event, QNativeGestureEvent) and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
+            if self._photo is not None:
+                self.set_zoom(self.zoom * (1.0 + event.value()), event.position())
+            event.accept()
+            return True
+        if isinstance(event, QGestureEvent):
+            pinch = event.gesture(Qt.GestureType.PinchGesture)
+            if isinstance(pinch, QPinchGesture) and self._photo is not None:
+                centre = self.mapFromGlobal(pinch.centerPoint().toPoint())
+                self.set_zoom(self.zoom * pinch.scaleFactor(), QPointF(centre))
+                event.accept()
+                return True
+        return super().event(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120

@@ -1,8 +1,8 @@
 """The editor window: canvas, tools, settings panel, inpaint run and review, open and save.
 
 State that matters for undo lives in one QUndoStack: mask strokes (:mod:`app.canvas`) and applied results
-(:class:`ApplyResultCommand`). The photo being edited is ``current_pixels`` (RGB ``uint8``); the canvas shows
-it, or a result waiting for Accept/Discard.
+(:class:`app.review.ApplyPatchCommand`). The photo being edited is ``current_pixels`` (RGB ``uint8``); the
+canvas shows it, or a result of the history waiting for Accept/Discard (:mod:`app.review`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import PySide6
-from PySide6.QtCore import QByteArray, QMimeData, QRect, QSettings, Qt, QTimer, QUrl, qVersion
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QRect, QSettings, Qt, QTimer, QUrl, qVersion
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -26,7 +26,6 @@ from PySide6.QtGui import (
     QImage,
     QKeyEvent,
     QKeySequence,
-    QUndoCommand,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -46,11 +45,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.canvas import BRUSH, ERASER, MAX_BRUSH, MIN_BRUSH, RECTANGLE, Canvas
+from app.batch_panel import BatchWindow, batch_inputs
+from app.canvas import BRUSH, ERASER, LASSO, MAX_BRUSH, MIN_BRUSH, RECTANGLE, Canvas
+from app.canvas_view import CanvasView
 from app.models_dialog import ModelsDialog
-from app.photo_loader import ASYNC_PIXELS, LoadedPhoto, PhotoLoader, header_size, load_photo, reduced_copy
+from app.photo_loader import ASYNC_PIXELS, LoadedPhoto, PhotoLoader, header_size, load_photo
 from app.qt_image import paste_rgb, rgb_to_rgb32
+from app.review import ReviewController, ReviewedResult
 from app.settings_panel import SettingsPanel
+from app.theme import banner_style
 from app.worker import EngineFactory, InferenceService, Job
 from core import __version__, paths
 from core.errors import MoebiusError, OutputExistsError
@@ -84,40 +87,6 @@ def default_output_path(original: Path) -> Path:
     return original.with_name(f"{original.stem}_inpainted{original.suffix}")
 
 
-def changed_box(before: U8, after: U8) -> QRect:
-    """The bounding box of the pixels that differ (empty when none do)."""
-    differs = np.any(before != after, axis=2)
-    rows = np.flatnonzero(differs.any(axis=1))
-    if rows.size == 0:
-        return QRect()
-    columns = np.flatnonzero(differs[rows[0] : rows[-1] + 1].any(axis=0))
-    return QRect(int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
-
-
-class ApplyResultCommand(QUndoCommand):
-    """Undo step of an accepted result: the photo's pixels and the mask that produced them."""
-
-    def __init__(self, window: MainWindow, before: U8, after: U8, mask_before: U8, rect: QRect) -> None:
-        super().__init__("Apply inpaint result")
-        self._window = window
-        self._before, self._after = before, after
-        self._mask_before = mask_before
-        self._rect = rect
-
-    def redo(self) -> None:
-        self._window.set_pixels(self._after, self._rect)
-        # The filled area is done: start the next round with an empty mask.
-        self._window.canvas.write_mask(self._full_rect(), np.zeros_like(self._mask_before))
-
-    def undo(self) -> None:
-        self._window.set_pixels(self._before, self._rect)
-        self._window.canvas.write_mask(self._full_rect(), self._mask_before)
-
-    def _full_rect(self) -> QRect:
-        height, width = self._mask_before.shape
-        return QRect(0, 0, width, height)
-
-
 class MainWindow(QMainWindow):
     """The Moebius Studio editor."""
 
@@ -130,16 +99,15 @@ class MainWindow(QMainWindow):
         self.photo: Photo | None = None
         self.current_pixels: U8 | None = None
         self._saved_pixels: U8 | None = None
+        self.pixels_version = 0  # which content current_pixels has (see has_unsaved_changes)
+        self._saved_version = 0
         self.last_saved: Path | None = None
-        self.pending_result: InpaintResult | None = None
-        self._pending_rect = QRect()
-        self.pending_mask: U8 | None = None
-        self.showing_before = False
         self._step_times: list[float] = []
         self.job: Job | None = None
         self._loader: PhotoLoader | None = None
         self._old_loaders: list[PhotoLoader] = []
         self.models_dialog: ModelsDialog | None = None
+        self.batch_window: BatchWindow | None = None
 
         self.undo_stack = QUndoStack(self)
         self.canvas = Canvas(self.undo_stack, self)
@@ -153,16 +121,20 @@ class MainWindow(QMainWindow):
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setTextFormat(Qt.TextFormat.PlainText)
-        self.banner.setStyleSheet("QLabel { background: #5a4a14; color: #fff4d0; padding: 6px 10px; }")
+        self.banner.setObjectName("ModelBanner")
         self.banner.hide()
         self.message = QLabel()  # errors and notes that need reading, shown inline instead of a modal dialog
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("QLabel { background: #5c1f1f; color: #ffe5e5; padding: 6px 10px; }")
+        self.message.setObjectName("MessageBanner")
+        self.apply_banner_colours()
         self.message.hide()
         self.review_bar = self._build_review_bar()
+        self.canvas_view = CanvasView(self.canvas)
+        self.review = ReviewController(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.message)
-        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.canvas_view, 1)
+        layout.addWidget(self.review.strip)
         layout.addWidget(self.review_bar)
         self.setCentralWidget(central)
 
@@ -219,7 +191,9 @@ class MainWindow(QMainWindow):
             "&Save", self.save, key.keyBindings(std.Save), "Save the edited photo beside the original (NAME_inpainted)"
         )
         self.save_as_action = self._action("Save &As…", self.save_as, key.keyBindings(std.SaveAs))
-        self.export_mask_action = self._action("Export &Mask…", self.export_mask, tip="Save the mask as a PNG")
+        self.export_mask_action = self._action(
+            "Export &Mask…", self.export_mask, [key("Ctrl+Shift+E")], "Save the mask as a PNG"
+        )
         self.quit_action = self._action("&Quit", self.close, key.keyBindings(std.Quit))
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
@@ -239,13 +213,22 @@ class MainWindow(QMainWindow):
         self.rectangle_action = self._action(
             "&Rectangle", lambda: self.set_tool(RECTANGLE), [key("R")], "Drag a box to mask (R)"
         )
+        self.lasso_action = self._action(
+            "&Lasso", lambda: self.set_tool(LASSO), [key("L")], "Draw around an area to mask all of it (L)"
+        )
         tools = QActionGroup(self)
-        for action in (self.brush_action, self.eraser_action, self.rectangle_action):
+        for action in (self.brush_action, self.eraser_action, self.rectangle_action, self.lasso_action):
             action.setCheckable(True)
             tools.addAction(action)
         self.brush_action.setChecked(True)
         self.smaller_action = self._action("S&maller Brush", lambda: self.resize_brush(1 / 1.2), [key("[")])
         self.bigger_action = self._action("B&igger Brush", lambda: self.resize_brush(1.2), [key("]")])
+        self.softer_action = self._action(
+            "So&fter Brush", lambda: self.set_hardness(self.canvas.hardness - 0.25), [key("Shift+[")]
+        )
+        self.harder_action = self._action(
+            "&Harder Brush", lambda: self.set_hardness(self.canvas.hardness + 0.25), [key("Shift+]")]
+        )
         self.clear_mask_action = self._action("&Clear Mask", self.clear_mask, [key("Ctrl+Shift+A")])
         self.invert_mask_action = self._action("&Invert Mask", self.invert_mask, [key("Ctrl+I")])
         self.grow_mask_action = self._action("&Grow Mask", lambda: self.grow_mask(GROW_STEP), [key("Ctrl+Shift+=")])
@@ -269,10 +252,15 @@ class MainWindow(QMainWindow):
         )
         self.cancel_action = self._action("&Cancel", self.cancel_run, [key("Esc")], "Stop the running inpaint (Esc)")
         self.accept_action = self._action("&Accept Result", self.accept_result, [key("Ctrl+Shift+Return")])
-        self.discard_action = self._action("&Discard Result", self.discard_result)
+        self.discard_action = self._action("&Discard Result", self.discard_result, [key("Ctrl+Backspace")])
         self.again_action = self._action("Try Another &Seed", self.run_again, [key("Ctrl+Shift+R")])
 
-        self.models_action = self._action("&Models…", self.show_models, tip="Download or import the Moebius weights")
+        self.batch_action = self._action(
+            "&Batch…", lambda: self.show_batch(), [key("Ctrl+B")], "Inpaint a folder of photos with their masks"
+        )
+        self.models_action = self._action(
+            "&Models…", self.show_models, [key("Ctrl+Shift+M")], "Download, import, verify or remove the weights"
+        )
         self.about_action = self._action("&About Moebius Studio", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -281,6 +269,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction(self.batch_action)
         file_menu.addSeparator()
         for action in (self.save_action, self.save_as_action, self.export_mask_action):
             file_menu.addAction(action)
@@ -296,8 +285,11 @@ class MainWindow(QMainWindow):
             self.brush_action,
             self.eraser_action,
             self.rectangle_action,
+            self.lasso_action,
             self.smaller_action,
             self.bigger_action,
+            self.softer_action,
+            self.harder_action,
         ):
             mask_menu.addAction(action)
         mask_menu.addSeparator()
@@ -315,11 +307,18 @@ class MainWindow(QMainWindow):
         for action in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action):
             view_menu.addAction(action)
         view_menu.addSeparator()
-        view_menu.addAction(self.settings_dock.toggleViewAction())
+        view_menu.addActions(self.review.view_actions)
+        view_menu.addSeparator()
+        panel_action = self.settings_dock.toggleViewAction()
+        panel_action.setText("&Settings Panel")
+        panel_action.setShortcut(QKeySequence("F9"))
+        view_menu.addAction(panel_action)
 
         run_menu = bar.addMenu("&Inpaint")
         for action in (self.run_action, self.cancel_action, self.accept_action, self.discard_action, self.again_action):
             run_menu.addAction(action)
+        run_menu.addSeparator()
+        run_menu.addActions(self.review.run_actions)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.models_action)
@@ -338,12 +337,23 @@ class MainWindow(QMainWindow):
         bar.addAction(self.brush_action)
         bar.addAction(self.eraser_action)
         bar.addAction(self.rectangle_action)
+        bar.addAction(self.lasso_action)
         self.size_spin = QSpinBox()
         self.size_spin.setRange(MIN_BRUSH, MAX_BRUSH)
         self.size_spin.setSuffix(" px")
         self.size_spin.setValue(self.canvas.brush_size)
-        self.size_spin.setToolTip("Brush size in photo pixels ([ and ] change it)")
+        self.size_spin.setToolTip("Brush size in photo pixels ([ and ] change it, or Ctrl/Alt-drag sideways)")
         bar.addWidget(self.size_spin)
+        self.hardness_spin = QSpinBox()
+        self.hardness_spin.setRange(0, 100)
+        self.hardness_spin.setSingleStep(25)
+        self.hardness_spin.setSuffix(" % hard")
+        self.hardness_spin.setValue(round(self.canvas.hardness * 100))
+        self.hardness_spin.setToolTip(
+            "Brush hardness: 100 % paints a hard edge; lower values fade the outer part of the brush "
+            "(Shift+[ and Shift+]). The fill covers where the mask is at least half strength."
+        )
+        bar.addWidget(self.hardness_spin)
         bar.addSeparator()
         bar.addAction(self.show_mask_action)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
@@ -378,11 +388,13 @@ class MainWindow(QMainWindow):
         self.discard_button.clicked.connect(self.discard_result)
         self.again_button.clicked.connect(self.run_again)
         self.size_spin.valueChanged.connect(self.canvas.set_brush_size)
+        self.hardness_spin.valueChanged.connect(lambda value: self.set_hardness(value / 100))
         self.canvas.brush_size_changed.connect(self.size_spin.setValue)
         self.canvas.zoom_changed.connect(lambda zoom: self.zoom_label.setText(f"{zoom:.0%}"))
         self.canvas.mask_edited.connect(self._update_actions)
         self.opacity_slider.valueChanged.connect(self._set_opacity)
         self.panel.changed.connect(lambda _settings: self.update_model_banner())
+        self.panel.device_changed.connect(self.service.describe_device)
         self.undo_stack.indexChanged.connect(self._update_actions)
         worker = self.service.worker
         worker.started.connect(self._job_started)
@@ -413,6 +425,9 @@ class MainWindow(QMainWindow):
         size = store.value("brush_size")
         if size is not None:
             self.canvas.set_brush_size(int(str(size)))
+        hardness = store.value("brush_hardness")
+        if hardness is not None:
+            self.set_hardness(float(str(hardness)))
 
     def _save_window(self) -> None:
         store = window_settings()
@@ -421,6 +436,7 @@ class MainWindow(QMainWindow):
         store.setValue("overlay_colour", self.canvas.overlay_colour.name())
         store.setValue("overlay_opacity", self.opacity_slider.value())
         store.setValue("brush_size", self.canvas.brush_size)
+        store.setValue("brush_hardness", self.canvas.hardness)
         store.sync()
 
     def recent_files(self) -> list[str]:
@@ -459,6 +475,17 @@ class MainWindow(QMainWindow):
         else:
             self.banner.hide()
 
+    def apply_banner_colours(self) -> None:
+        """Banner colours derived from the palette, so they read well in light and dark mode."""
+        palette = self.palette()
+        self.banner.setStyleSheet(banner_style(palette, "warning"))
+        self.message.setStyleSheet(banner_style(palette, "error"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.apply_banner_colours()
+        super().changeEvent(event)
+
     def show_message(self, text: str) -> None:
         """An inline message for the user (errors, warnings), until the next action replaces it."""
         self.message.setText(text)
@@ -487,7 +514,13 @@ class MainWindow(QMainWindow):
     @property
     def has_unsaved_changes(self) -> bool:
         """Whether the photo has accepted results that are not saved (mask strokes alone do not count)."""
-        return self.current_pixels is not None and self.current_pixels is not self._saved_pixels
+        # Undo/redo rebuild the pixels as new arrays, so equal content is told by its version; the identity
+        # check also counts as saved (the array that was written).
+        return (
+            self.current_pixels is not None
+            and self.current_pixels is not self._saved_pixels
+            and self.pixels_version != self._saved_version
+        )
 
     # -- open ------------------------------------------------------------------------------------------------
 
@@ -566,6 +599,7 @@ class MainWindow(QMainWindow):
         self._drop_pending()
         self.photo, self.photo_path = loaded.photo, loaded.path
         self.current_pixels = self._saved_pixels = loaded.photo.pixels
+        self.pixels_version = self._saved_version = 0
         self.last_saved = None
         self.canvas.set_photo(loaded.image, loaded.preview)
         if loaded.mask is not None:
@@ -615,12 +649,18 @@ class MainWindow(QMainWindow):
         return None
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.dropped_photo(event.mimeData()) is not None:
+        if batch_inputs(event.mimeData()) or self.dropped_photo(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
+        # A folder, or several photos, is a batch; one photo opens in the editor.
+        inputs = batch_inputs(event.mimeData())
+        if inputs:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.show_batch(inputs))
+            return
         path = self.dropped_photo(event.mimeData())
         if path is None:
             event.ignore()
@@ -633,7 +673,18 @@ class MainWindow(QMainWindow):
 
     def set_tool(self, tool: str) -> None:
         self.canvas.tool = tool
-        {BRUSH: self.brush_action, ERASER: self.eraser_action, RECTANGLE: self.rectangle_action}[tool].setChecked(True)
+        actions = {
+            BRUSH: self.brush_action,
+            ERASER: self.eraser_action,
+            RECTANGLE: self.rectangle_action,
+            LASSO: self.lasso_action,
+        }
+        actions[tool].setChecked(True)
+
+    def set_hardness(self, hardness: float) -> None:
+        """Brush hardness 0..1 (the spin box shows it in per cent)."""
+        self.canvas.hardness = min(max(hardness, 0.0), 1.0)
+        self.hardness_spin.setValue(round(self.canvas.hardness * 100))
 
     def resize_brush(self, factor: float) -> None:
         size = self.canvas.brush_size
@@ -673,12 +724,17 @@ class MainWindow(QMainWindow):
 
     def show_before(self, before: bool) -> None:
         """Show the photo without (``True``) or with (``False``) the result under review."""
-        if self.pending_result is None or self.current_pixels is None:
-            return
-        pixels = self.current_pixels if before else self.pending_result.image
-        self._show_pixels(pixels, self._pending_rect)
-        self.showing_before = before
-        self.statusBar().showMessage("Before" if before else "After")
+        self.review.show_before(before)
+
+    @property
+    def showing_before(self) -> bool:
+        return self.review.showing_before
+
+    @property
+    def pending_result(self) -> ReviewedResult | None:
+        """The result under review (an entry of the results history, over the photo), or ``None``."""
+        entry, pixels = self.review.entry, self.current_pixels
+        return None if entry is None or pixels is None else ReviewedResult(entry, pixels)
 
     def invert_mask(self) -> None:
         if self.canvas.has_photo:
@@ -705,7 +761,7 @@ class MainWindow(QMainWindow):
         if self.current_pixels is None or self.job is not None:
             return None
         if self.pending_result is not None:
-            self.discard_result()
+            self.review.close()  # the result stays in the history
         mask = self.canvas.mask_array
         if not mask.any():
             self.show_message("Paint over what should be removed first (the brush is B; [ and ] change its size).")
@@ -727,11 +783,11 @@ class MainWindow(QMainWindow):
         return job
 
     def run_again(self) -> Job | None:
-        """Discard the result under review and run the same mask again with a fresh random seed."""
+        """Run the reviewed result's mask again with a fresh random seed; the result stays in the history."""
         if self.pending_result is None:
             return None
-        self.discard_result()  # the mask stays as it was, so the same area is filled again
-        return self.run_inpaint(new_seed=True)
+        self.review.variation()
+        return self.job
 
     def cancel_run(self) -> None:
         """Stop the running job; the token is set here, on the GUI thread, and the job stops within a step."""
@@ -785,25 +841,11 @@ class MainWindow(QMainWindow):
         if self.current_pixels is None or result.image.shape != self.current_pixels.shape:
             self._update_actions()
             return  # the photo changed while the job ran
-        self.pending_result = result
-        self.pending_mask = request.mask
-        self._pending_rect = changed_box(self.current_pixels, result.image)
-        self._show_pixels(result.image, self._pending_rect)
-        if result.plan is not None:
-            self.canvas.plan_rects = [
-                QRect(w.rect.left, w.rect.top, w.rect.right - w.rect.left, w.rect.bottom - w.rect.top)
-                for w in result.plan.windows
-            ]
-        self.canvas.mask_visible = False
-        self.canvas.update()
-        seconds = sum(v for k, v in result.timings.items() if k == "total") or sum(result.timings.values())
-        seed = f"seed {result.seed}" if result.seed is not None else "no seed"
-        self.review_label.setText(
-            f"{result.engine} · {seed} · {seconds:.1f} s — keep this result? (hold \\ to compare)"
-        )
-        self.review_bar.show()
+        self.review.add_result(request, result)
         # The banner already says when the classic engine stands in for a missing model.
         warnings = [w for w in result.warnings if not (self.banner.isVisible() and "not installed" in w)]
+        if self.review.history.last_note:
+            warnings.append(self.review.history.last_note)
         if warnings:
             self.show_message(" ".join(warnings))
         self.statusBar().showMessage("Done: accept, discard or try another seed.")
@@ -828,56 +870,42 @@ class MainWindow(QMainWindow):
 
     def accept_result(self) -> None:
         """Keep the result under review: one undo step that also clears the mask it filled."""
-        result = self.pending_result
-        if result is None or self.current_pixels is None:
-            return
-        before, rect = self.current_pixels, self._pending_rect
-        mask_before = self.canvas.mask_array.copy()
-        self._end_review()
-        self.undo_stack.push(ApplyResultCommand(self, before, result.image, mask_before, rect))
-        self.statusBar().showMessage("Result applied (Ctrl+Z takes it back).")
+        if self.review.accept():
+            self.statusBar().showMessage("Result applied (Ctrl+Z takes it back); paint the next area.")
 
     def discard_result(self) -> None:
-        if self.pending_result is None or self.current_pixels is None:
-            return
-        self._show_pixels(self.current_pixels, self._pending_rect)
-        self._end_review()
-        self.statusBar().showMessage("Result discarded.")
+        if self.review.discard():
+            self.statusBar().showMessage("Result discarded.")
 
     def _drop_pending(self) -> None:
         if self.job is not None:
             self.job.cancel.cancel()
             self.job = None
             self.progress.hide()
-        self.pending_result = None
-        self.review_bar.hide()
+        self.review.reset()
 
-    def _end_review(self) -> None:
-        self.pending_result = None
-        self.showing_before = False
-        self.pending_mask = None
-        self.canvas.plan_rects = []
-        self.canvas.mask_visible = self.show_mask_action.isChecked()
-        self.canvas.update()
-        self.review_bar.hide()
-        self._update_actions()
+    def apply_patch(self, rect: QRect, patch: U8, version: int) -> None:
+        """Make the photo being edited ``patch`` in ``rect`` (undo/redo of results).
 
-    def set_pixels(self, pixels: U8, rect: QRect) -> None:
-        """Make ``pixels`` the photo being edited (used by undo/redo of results)."""
+        A new array, never an edit in place: a running job or the last save may still hold the old one.
+        """
+        if self.current_pixels is None or rect.isEmpty():
+            return
+        pixels = self.current_pixels.copy()
+        pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = patch
         self.current_pixels = pixels
-        self._show_pixels(pixels, rect)
+        self.pixels_version = version
+        self.show_patch(patch, rect)
+        if self.review.entry is not None:  # a result under review is shown over the photo as it is now
+            self.review.review(self.review.entry)
         self._update_actions()
 
-    def _show_pixels(self, pixels: U8, rect: QRect) -> None:
-        """Show ``pixels`` in the canvas, converting only ``rect`` (the part that changed)."""
+    def show_patch(self, patch: U8, rect: QRect) -> None:
+        """Show ``patch`` (RGB) at ``rect`` of the canvas, converting and repainting only that part."""
         if rect.isEmpty():
             return
-        image = self._canvas_image()
-        part = pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1]
-        paste_rgb(image, part, rect.left(), rect.top())
-        preview = reduced_copy(image) if self.canvas._preview is not None else None
-        self.canvas.replace_photo_image(image, preview)
-        self.canvas.update(self.canvas.photo_to_widget_rect(rect))
+        paste_rgb(self._canvas_image(), patch, rect.left(), rect.top())
+        self.canvas.photo_pixels_changed(rect)
 
     def _canvas_image(self) -> QImage:
         image = self.canvas._photo
@@ -930,6 +958,7 @@ class MainWindow(QMainWindow):
             return False
         self.last_saved = written
         self._saved_pixels = self.current_pixels
+        self._saved_version = self.pixels_version
         self.statusBar().showMessage(f"Saved {written}")
         self._update_actions()
         return True
@@ -965,6 +994,23 @@ class MainWindow(QMainWindow):
             "model weights (hustvl) come under their own licence; see <code>moebius-inpaint models list</code>."
             "</p>"
         )
+
+    def show_batch(self, inputs: list[Path] | None = None) -> BatchWindow:
+        """Open the Batch window (one, kept while the editor is open), with these folders or photos if given."""
+        if self.batch_window is None:
+            self.batch_window = BatchWindow(self.service, lambda: self.panel.settings, self)
+            self.batch_window.redo_requested.connect(lambda photo, mask: self.open_image(photo, mask))
+            self.panel.changed.connect(lambda _settings: self._refresh_batch_settings())
+        if inputs:
+            self.batch_window.set_inputs(inputs)
+        self.batch_window.show()
+        self.batch_window.raise_()
+        self.batch_window.activateWindow()
+        return self.batch_window
+
+    def _refresh_batch_settings(self) -> None:
+        if self.batch_window is not None:
+            self.batch_window.refresh_settings()
 
     def show_models(self) -> ModelsDialog:
         """Open the Models dialog (one at a time, not modal, so the editor stays usable meanwhile)."""
@@ -1003,4 +1049,4 @@ def file_url(path: Path) -> QUrl:
     return QUrl.fromLocalFile(str(path))
 
 
-__all__ = ["APP_TITLE", "MainWindow", "ApplyResultCommand", "default_output_path", "file_url", "rgb_to_rgb32"]
+__all__ = ["APP_TITLE", "MainWindow", "default_output_path", "file_url", "rgb_to_rgb32"]

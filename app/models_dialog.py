@@ -1,4 +1,5 @@
-"""The Models dialog: which Moebius weights are installed, download one (progress, cancel, resume) or import.
+"""The Models dialog: which Moebius weights are installed; download (progress, cancel, resume), import, verify
+or remove them.
 
 Downloads and imports run on a short-lived thread so the dialog stays responsive; Cancel sets the core's
 cancel token from the GUI thread. A cancelled download keeps its partial file, and the next download of the same
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -68,8 +70,8 @@ class TaskThread(QThread):
             forget_foreign_thread()
 
 
-def download_task(name: str) -> Task:
-    """Download registry model ``name`` with core.model_download."""
+def download_task(name: str, endpoint: str | None = None) -> Task:
+    """Download registry model ``name`` with core.model_download (``endpoint``: another Hub address)."""
 
     def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
         from core.model_download import download_model
@@ -77,7 +79,7 @@ def download_task(name: str) -> Task:
         def sink(report: Any) -> None:
             progress(int(report.overall_done or report.done), int(report.overall_total or report.total or 0))
 
-        download_model(name, progress=sink, cancel=cancel)
+        download_model(name, endpoint=endpoint, progress=sink, cancel=cancel)
         return f"{name} is installed."
 
     return run
@@ -93,6 +95,35 @@ def import_task(path: Path) -> Task:
         notes = [f"Installed {item.path.name}" for item in report.installed]
         notes += [f"Refused {p.name}: {error.user_message()}" for p, error in report.failed]
         return "; ".join(notes) or "Nothing to import was found there."
+
+    return run
+
+
+def verify_task(name: str) -> Task:
+    """Re-check the installed files of ``name`` completely (hash, safe read, keys and shapes)."""
+
+    def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
+        from core.model_store import verify_installed
+
+        results = verify_installed([name], cancel=cancel)
+        if not results:
+            return f"{name} is not installed: nothing to verify."
+        lines = [f"{'OK' if r.ok else 'Damaged'}: {r.path.name}: {r.message}" for r in results]
+        verdict = f"{name} is intact." if all(r.ok for r in results) else f"{name} failed verification."
+        return " ".join([verdict, *lines])
+
+    return run
+
+
+def remove_task(name: str) -> Task:
+    """Delete the installed files of ``name`` (and unfinished downloads of it)."""
+
+    def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
+        from core.model_store import remove_model
+
+        removed = remove_model(name)
+        note = " Nothing can be inpainted with Moebius until a VAE is installed again." if name == "vae" else ""
+        return f"Removed {name} ({len(removed)} file(s)).{note}"
 
     return run
 
@@ -120,11 +151,23 @@ class ModelsDialog(QDialog):
         self.download_button.setToolTip("Download the selected model from Hugging Face (resumes a partial one)")
         self.import_button = QPushButton("Import from Folder…")
         self.import_button.setToolTip("Install weights you already have (released layout, HF cache, single files)")
+        self.verify_button = QPushButton("&Verify")
+        self.verify_button.setToolTip("Re-read the selected model's files and check them against their records")
+        self.remove_button = QPushButton("&Remove…")
+        self.remove_button.setToolTip("Delete the selected model's files from the models folder")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         close_button = QPushButton("Close")
         buttons = QHBoxLayout()
-        for button in (self.download_button, self.import_button, self.cancel_button):
+        self.download_button.setText("&Download")
+        self.import_button.setText("&Import from Folder…")
+        for button in (
+            self.download_button,
+            self.import_button,
+            self.verify_button,
+            self.remove_button,
+            self.cancel_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close_button)
@@ -135,9 +178,13 @@ class ModelsDialog(QDialog):
         layout.addLayout(buttons)
         self.download_button.clicked.connect(self.download_selected)
         self.import_button.clicked.connect(self.choose_import)
+        self.verify_button.clicked.connect(self.verify_selected)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         self.cancel_button.clicked.connect(self.cancel)
         close_button.clicked.connect(self.close)
         self.task_thread: TaskThread | None = None
+        self.endpoint: str | None = None  # the Hub's address; None: HF_ENDPOINT or huggingface.co
         self.refresh()
 
     def refresh(self) -> None:
@@ -159,6 +206,17 @@ class ModelsDialog(QDialog):
                 self.table.setItem(row, column, item)
         if self.table.currentRow() < 0 and rows:
             self.table.selectRow(0)
+        self._installed = {status.spec.name: status.installed or bool(status.partial_bytes) for status in rows}
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Verify and Remove only for a model that is on this computer, and never while a task runs."""
+        idle = getattr(self, "task_thread", None) is None
+        present = getattr(self, "_installed", {}).get(self.selected_model() or "", False)
+        for button in (self.download_button, self.import_button):
+            button.setEnabled(idle)
+        self.verify_button.setEnabled(idle and present)
+        self.remove_button.setEnabled(idle and present)
 
     def selected_model(self) -> str | None:
         row = self.table.currentRow()
@@ -168,7 +226,24 @@ class ModelsDialog(QDialog):
     def download_selected(self) -> None:
         name = self.selected_model()
         if name is not None:
-            self.start(download_task(name), f"Downloading {name}…")
+            self.start(download_task(name, self.endpoint), f"Downloading {name}…")
+
+    def verify_selected(self) -> None:
+        name = self.selected_model()
+        if name is not None:
+            self.start(verify_task(name), f"Verifying {name}…")
+
+    def remove_selected(self) -> None:
+        name = self.selected_model()
+        if name is not None and self.confirm_remove(name):
+            self.start(remove_task(name), f"Removing {name}…")
+
+    def confirm_remove(self, name: str) -> bool:
+        """Ask before deleting (a separate method so tests can answer it)."""
+        answer = QMessageBox.question(
+            self, "Remove model?", f"Delete the files of {name}? It can be downloaded or imported again later."
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def choose_import(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import Models From")
@@ -187,8 +262,7 @@ class ModelsDialog(QDialog):
         self.status.setText(text)
         self.progress.setRange(0, 0)
         self.progress.show()
-        for button in (self.download_button, self.import_button):
-            button.setEnabled(False)
+        self._update_buttons()
         self.cancel_button.setEnabled(True)
         thread.start()
 
@@ -199,10 +273,14 @@ class ModelsDialog(QDialog):
 
     def _progressed(self, done: int, total: int) -> None:
         if total > 0:
-            # Megabytes, so the numbers fit the progress bar's int.
-            self.progress.setRange(0, max(1, total // 1_000_000))
-            self.progress.setValue(done // 1_000_000)
-            self.progress.setFormat(f"{done / 1e9:.2f} of {total / 1e9:.2f} GB")
+            # Counted in units that keep the range under a million, so it fits the progress bar's int.
+            unit = max(1, -(-total // 1_000_000))
+            self.progress.setRange(0, max(1, total // unit))
+            self.progress.setValue(min(done, total) // unit)
+            if total >= 1e9:
+                self.progress.setFormat(f"{done / 1e9:.2f} of {total / 1e9:.2f} GB")
+            else:
+                self.progress.setFormat(f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     def _finished(self, text: str) -> None:
         if self.task_thread is not None:
@@ -210,8 +288,6 @@ class ModelsDialog(QDialog):
             self.task_thread = None
         self.status.setText(text)
         self.progress.hide()
-        for button in (self.download_button, self.import_button):
-            button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.refresh()
         self.models_changed.emit()

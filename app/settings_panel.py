@@ -1,4 +1,9 @@
-"""The job settings panel: the knobs of an inpaint, saved to the settings file the command line also reads."""
+"""The job settings panel: the knobs of an inpaint, saved to the settings file the command line also reads.
+
+Device and precision choices come from :mod:`backends.device` (imported when the panel is built; it does not
+import torch). The automatic choice and its reason are reported by the inference worker, which may import
+torch, and shown under the choices.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +24,28 @@ from core.errors import SettingsError
 from core.settings import JobSettings, load_settings, save_settings
 
 MAX_SEED_SPIN = 2**31 - 1  # QSpinBox holds a C int; larger seeds from the settings file are shown wrapped
+DEVICE_LABELS = {
+    "auto": "Automatic",
+    "cuda": "NVIDIA GPU (CUDA)",
+    "rocm": "AMD GPU (ROCm)",
+    "mps": "Apple GPU (MPS)",
+    "coreml": "Apple Neural Engine (Core ML)",
+    "cpu": "CPU",
+}
+PRECISION_LABELS = {
+    "auto": "Automatic",
+    "exact": "Exact (float32 everywhere)",
+    "float32": "float32",
+    "float16": "float16 (GPUs)",
+    "bfloat16": "bfloat16",
+}
 
 
 class SettingsPanel(QWidget):
     """Edits :class:`JobSettings`; every change is saved at once (the CLI sees it too)."""
 
     changed = Signal(object)  # JobSettings
+    device_changed = Signal()  # device or precision edited: the "Uses" line should be asked for again
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,9 +86,34 @@ class SettingsPanel(QWidget):
         self.colour_match.setToolTip("Correct the fill's colour and brightness to the photo around the mask.")
         self.grain_match = QCheckBox("Match grain")
         self.grain_match.setToolTip("Add the photo's grain or noise to a fill that came out too clean.")
+        self.colour_strength = QSpinBox()
+        self.colour_strength.setRange(0, 100)
+        self.colour_strength.setSingleStep(10)
+        self.colour_strength.setSuffix(" %")
+        self.colour_strength.setToolTip(
+            "How much of the colour and exposure correction is applied: 100 % matches fully, lower values keep "
+            "more of the model's own colours."
+        )
+        from backends.device import DEVICES, PRECISIONS  # torch-free; imported here to keep it off start-up
+
+        self.device_choice = QComboBox()
+        for name in DEVICES:
+            self.device_choice.addItem(DEVICE_LABELS.get(name, name), name)
+        self.device_choice.setToolTip(
+            "Where the model runs. Automatic takes a CUDA/ROCm GPU first, then Core ML, then MPS, then the CPU.\n"
+            "MOEBIUS_STUDIO_DEVICE overrides this choice. Takes effect with the next inpaint."
+        )
+        self.precision = QComboBox()
+        for name in PRECISIONS:
+            self.precision.addItem(PRECISION_LABELS.get(name, name), name)
+        self.precision.setToolTip(
+            "Number format of the model. Automatic runs the UNet in float16 on GPUs and in bfloat16 only on CPUs\n"
+            "that have it natively; Exact is float32 everywhere (slowest, reference results).\n"
+            "MOEBIUS_STUDIO_PRECISION overrides this choice."
+        )
         self.device = QLabel("checking…")
         self.device.setWordWrap(True)
-        self.device.setToolTip("Chosen automatically (or by MOEBIUS_STUDIO_DEVICE / the settings file).")
+        self.device.setToolTip("What a job would use with these settings, and why (reported by the inference thread).")
 
         form = QFormLayout(self)
         form.addRow("Engine", self.engine)
@@ -76,14 +122,34 @@ class SettingsPanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow("Context", self.context_margin)
         form.addRow("", self.colour_match)
+        form.addRow("Colour strength", self.colour_strength)
         form.addRow("", self.grain_match)
-        form.addRow("Device", self.device)
+        form.addRow("&Device", self.device_choice)
+        form.addRow("&Precision", self.precision)
+        form.addRow("Uses", self.device)
+        # Top to bottom, as the form reads.
+        order = [
+            self.engine,
+            self.steps,
+            self.guidance,
+            self.seed,
+            self.random_seed,
+            self.context_margin,
+            self.colour_match,
+            self.colour_strength,
+            self.grain_match,
+            self.device_choice,
+            self.precision,
+        ]
+        for first, second in zip(order, order[1:], strict=False):
+            QWidget.setTabOrder(first, second)
 
         self._show(self._settings)
-        for spin in (self.steps, self.seed, self.context_margin):
+        for spin in (self.steps, self.seed, self.context_margin, self.colour_strength):
             spin.valueChanged.connect(self._edited)
         self.guidance.valueChanged.connect(self._edited)
-        self.engine.currentIndexChanged.connect(self._edited)
+        for combo in (self.engine, self.device_choice, self.precision):
+            combo.currentIndexChanged.connect(self._edited)
         for box in (self.random_seed, self.colour_match, self.grain_match):
             box.toggled.connect(self._edited)
         self._loading = False
@@ -101,7 +167,10 @@ class SettingsPanel(QWidget):
         self.seed.setEnabled(settings.seed is not None)
         self.context_margin.setValue(round(settings.context_margin))
         self.colour_match.setChecked(settings.colour_match)
+        self.colour_strength.setValue(round(settings.colour_match_strength * 100))
         self.grain_match.setChecked(settings.grain_match)
+        self.device_choice.setCurrentIndex(max(0, self.device_choice.findData(settings.device)))
+        self.precision.setCurrentIndex(max(0, self.precision.findData(settings.precision)))
         self._update_enabled()
 
     def _update_enabled(self) -> None:
@@ -111,12 +180,17 @@ class SettingsPanel(QWidget):
             (self.guidance, info is None or info.uses_guidance),
         ):
             widget.setEnabled(uses)
+        self.colour_strength.setEnabled(self.colour_match.isChecked())
+        uses_model = info is None or info.uses_steps  # the classic fill runs on the CPU without a model
+        self.device_choice.setEnabled(uses_model)
+        self.precision.setEnabled(uses_model)
 
     def _edited(self) -> None:
         if self._loading:
             return
         self.seed.setEnabled(not self.random_seed.isChecked())
         self._update_enabled()
+        old = (self._settings.device, self._settings.precision)
         try:
             self._settings = self._settings.replace(
                 engine=str(self.engine.currentData()),
@@ -125,13 +199,19 @@ class SettingsPanel(QWidget):
                 seed=None if self.random_seed.isChecked() else self.seed.value(),
                 context_margin=float(self.context_margin.value()),
                 colour_match=self.colour_match.isChecked(),
+                colour_match_strength=self.colour_strength.value() / 100,
                 grain_match=self.grain_match.isChecked(),
+                device=str(self.device_choice.currentData()),
+                precision=str(self.precision.currentData()),
             )
             save_settings(self._settings)
         except SettingsError as error:
             self.device.setText(error.user_message())
             return
         self.changed.emit(self._settings)
+        if (self._settings.device, self._settings.precision) != old:
+            self.device.setText("checking…")
+            self.device_changed.emit()
 
     def set_device_text(self, text: str) -> None:
         self.device.setText(text)

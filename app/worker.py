@@ -6,6 +6,11 @@ cancels a job by setting the token directly, so a cancel never waits behind the 
 
 The engine is loaded on the first job and kept for the next ones; loading the Moebius model takes seconds, a
 job with it loaded only the denoising time. Tests inject an ``engine_factory`` that returns a fake engine.
+
+A batch (:class:`BatchJob`) runs in the same thread with the same cached engine, so a folder of photos loads
+the model once and an editor job and a batch never hold two models. The worker iterates core's
+:func:`~core.batch.run_batch` generator and reports every file as it ends; Pause and Cancel are a
+:class:`threading.Event` and the cancel token, both set from the GUI thread directly.
 """
 
 from __future__ import annotations
@@ -16,12 +21,19 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
 
 from core.cancel import CancelToken
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
+
+if TYPE_CHECKING:
+    from core.batch import BatchPlan, BatchProgress, FileResult
+
+THUMBNAIL_EDGE = 192  # pixels of the long side of a review thumbnail
 
 
 class EngineLike(Protocol):
@@ -50,6 +62,47 @@ class Job:
     precision: str = "auto"
     cancel: CancelToken = field(default_factory=CancelToken)
     id: int = field(default_factory=lambda: next(_job_ids))
+
+
+@dataclass
+class BatchJob:
+    """A prepared batch as the GUI submits it: the plan, where to run it, and its Pause and Cancel switches."""
+
+    plan: BatchPlan
+    engine: str  # already resolved from "auto": the manifest records it
+    device: str = "auto"
+    precision: str = "auto"
+    cancel: CancelToken = field(default_factory=CancelToken)
+    pause: threading.Event = field(default_factory=threading.Event)
+    id: int = field(default_factory=lambda: next(_job_ids))
+
+
+@dataclass(frozen=True)
+class BatchFileReport:
+    """One finished file of a batch, with review thumbnails made in the worker thread (never the GUI's)."""
+
+    result: FileResult
+    before: QImage | None = None
+    after: QImage | None = None
+
+
+def read_thumbnail(path: Path | None, edge: int = THUMBNAIL_EDGE) -> QImage | None:
+    """A small upright copy of an image file, decoded at reduced size where the format allows; ``None`` if unreadable.
+
+    QImage (unlike QPixmap) may be made in any thread, so this runs in the worker between photos.
+    """
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImageReader
+
+    if path is None:
+        return None
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)  # EXIF orientation, as the editor shows the photo
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > edge:
+        reader.setScaledSize(size.scaled(edge, edge, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    return None if image.isNull() else image
 
 
 def load_core_engine(name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
@@ -86,12 +139,24 @@ class InferenceWorker(QObject):
     failed = Signal(int, str)  # job id, message for the user
     cancelled = Signal(int)  # job id
     device_described = Signal(str)
+    batch_progressed = Signal(int, object)  # job id, core.batch.BatchProgress
+    batch_file_done = Signal(int, object)  # job id, BatchFileReport
+    batch_finished = Signal(int, object)  # job id, core.batch.BatchSummary (also after a cancel)
 
     def __init__(self, engine_factory: EngineFactory) -> None:
         super().__init__()
         self._factory = engine_factory
         self._engine: EngineLike | None = None
         self._engine_key: tuple[str, str, str] | None = None
+
+    def _engine_for(self, name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
+        """The cached engine when it matches, else a freshly loaded one (the old model is let go first)."""
+        key = (name, device, precision)
+        if self._engine is None or self._engine_key != key:
+            self._engine = None
+            self._engine = self._factory(name, device, precision, progress)
+            self._engine_key = key
+        return self._engine
 
     @Slot(object)
     def run(self, job: Job) -> None:
@@ -108,14 +173,10 @@ class InferenceWorker(QObject):
 
         try:
             name, note = resolve_engine(job.engine)
-            key = (name, job.device, job.precision)
-            if self._engine is None or self._engine_key != key:
-                self._engine = None  # let the old model go before loading the next one
-                self._engine = self._factory(name, job.device, job.precision, progress)
-                self._engine_key = key
-            self.started.emit(job.id, self._engine.name)
+            engine = self._engine_for(name, job.device, job.precision, progress)
+            self.started.emit(job.id, engine.name)
             began = time.perf_counter()
-            result = self._engine.inpaint(job.request, progress, job.cancel)
+            result = engine.inpaint(job.request, progress, job.cancel)
             result.timings.setdefault("total", time.perf_counter() - began)
             if note:
                 result.warnings.insert(0, note)
@@ -131,6 +192,68 @@ class InferenceWorker(QObject):
             self.failed.emit(job.id, f"The inpaint failed unexpectedly: {error!r}")
         else:
             self.finished.emit(job.id, result)
+
+    @Slot(object)
+    def run_batch(self, job: BatchJob) -> None:
+        """Run a whole batch: one engine load, one result signal per file, a summary at the end; never raises.
+
+        Per-file failures are results (the batch goes on); only what stops the whole batch (the model cannot
+        load, another run holds the output folder) becomes ``failed``.
+        """
+        import contextlib
+
+        from core.batch import BatchSummary, run_batch
+        from core.errors import CancelledError, MoebiusError
+
+        summary = BatchSummary()
+        began = time.monotonic()
+
+        def loading(event: ProgressEvent) -> None:
+            self.progressed.emit(job.id, event)
+            job.cancel.raise_if_cancelled()
+
+        if job.cancel.cancelled:  # cancelled while it waited in the queue
+            self.cancelled.emit(job.id)
+            return
+        try:
+            engine = None
+            if job.plan.needs_engine:
+                engine = self._engine_for(job.engine, job.device, job.precision, loading)
+                self.started.emit(job.id, engine.name)
+
+            def on_progress(report: BatchProgress) -> None:
+                self.batch_progressed.emit(job.id, report)
+
+            # A test's fake engine is not a core Engine, but run_batch only calls its inpaint().
+            core_engine: Any = engine
+            generator = run_batch(job.plan, core_engine, cancel=job.cancel, pause=job.pause, progress=on_progress)
+            with contextlib.closing(generator) as results:
+                for result in results:
+                    summary.add(result)
+                    self.batch_file_done.emit(job.id, self._report(result))
+        except CancelledError:  # cancelled while the model loaded: no photo was started
+            self.cancelled.emit(job.id)
+            return
+        except MoebiusError as error:
+            self.failed.emit(job.id, error.user_message())
+            return
+        except MemoryError:
+            self._engine = None
+            self.failed.emit(job.id, "Not enough memory for this batch. Close other programs and try again.")
+            return
+        except Exception as error:  # a bug: tell the user instead of dying silently in a thread
+            traceback.print_exc()
+            self.failed.emit(job.id, f"The batch stopped unexpectedly: {error!r}")
+            return
+        summary.seconds = time.monotonic() - began
+        self.batch_finished.emit(job.id, summary)
+
+    @staticmethod
+    def _report(result: FileResult) -> BatchFileReport:
+        """A file's result with thumbnails for the review grid (only for files with an output to review)."""
+        if result.status not in ("done", "skipped") or result.output is None:
+            return BatchFileReport(result)
+        return BatchFileReport(result, read_thumbnail(result.photo), read_thumbnail(result.output))
 
     @Slot()
     def describe_device(self) -> None:
@@ -152,12 +275,18 @@ class InferenceWorker(QObject):
         """Last call in the thread: drop the engine and Python's record of the thread."""
         self._engine = None
         forget_foreign_thread()
+        # Quitting from here, after the release, rather than from the GUI thread: a quit() that arrives while
+        # a slot runs ends the loop before the queued release is delivered, and the thread's record would stay.
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
 
 
 class InferenceService(QObject):
     """The GUI side: owns the thread and the worker, queues jobs, cancels them."""
 
     _submit = Signal(object)
+    _submit_batch = Signal(object)
     _describe = Signal()
     _release = Signal()
 
@@ -168,18 +297,26 @@ class InferenceService(QObject):
         self.worker = InferenceWorker(engine_factory or load_core_engine)
         self.worker.moveToThread(self.inference_thread)
         self._submit.connect(self.worker.run)
+        self._submit_batch.connect(self.worker.run_batch)
         self._describe.connect(self.worker.describe_device)
         self._release.connect(self.worker.release)
-        self.pending: dict[int, Job] = {}
+        self.pending: dict[int, Job | BatchJob] = {}
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._done)
         self.worker.cancelled.connect(self._done)
+        self.worker.batch_finished.connect(self._done)
         self.inference_thread.start()
 
     def submit(self, job: Job) -> Job:
         """Queue a job; its signals carry ``job.id``."""
         self.pending[job.id] = job
         self._submit.emit(job)
+        return job
+
+    def submit_batch(self, job: BatchJob) -> BatchJob:
+        """Queue a batch; it runs after the jobs queued before it, in the same thread and with the same model."""
+        self.pending[job.id] = job
+        self._submit_batch.emit(job)
         return job
 
     def cancel_all(self) -> None:
@@ -201,6 +338,5 @@ class InferenceService(QObject):
         if not self.inference_thread.isRunning():
             return True
         self.cancel_all()
-        self._release.emit()
-        self.inference_thread.quit()
+        self._release.emit()  # the release slot quits the thread's loop once it has run
         return bool(self.inference_thread.wait(timeout_ms))

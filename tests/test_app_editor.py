@@ -605,16 +605,19 @@ FactoryType = Callable[[str, str, str, ProgressCallback], FakeEngine]
 def test_screenshot_with_photo_mask_and_result(
     editor: MainWindow, engine: FakeEngine, qtbot: QtBot, repo_root: Path
 ) -> None:
-    """Saves artifacts/editor.png: the window with the sample photo, a painted mask and a result under review."""
+    """Saves artifacts/editor.png: the window with the sample photo, a painted mask, a result under review and
+    the results history strip (two runs)."""
     import resources
 
-    editor.resize(1280, 820)
+    editor.resize(1280, 860)
     assert editor.open_image(resources.SAMPLE_PHOTO)
     editor.clear_mask()
     editor.canvas.set_brush_size(36)
     stroke(qtbot, editor, [(380, 150), (420, 170), (460, 200)])
     editor.run_inpaint()
     wait_for_result(qtbot, editor)
+    editor.again_button.click()  # a variation: the history strip shows two thumbnails
+    qtbot.waitUntil(lambda: len(editor.review.history) == 2 and editor.pending_result is not None, timeout=10_000)
     # Paint another stroke after the result so the mask overlay is visible too.
     editor.canvas.mask_visible = True
     editor.canvas.update()
@@ -628,6 +631,7 @@ def test_screenshot_with_photo_mask_and_result(
     folder.mkdir(exist_ok=True)
     assert shot.save(str(folder / "editor.png"))
     assert editor.review_bar.isVisible() and editor.canvas.mask_array.any()
+    assert editor.review.strip.isVisible() and editor.review.strip.count() == 2
 
 
 def test_hold_backslash_to_compare_before_and_after(

@@ -1,0 +1,811 @@
+"""The Batch window: a folder (or a handful of files) of photos with their masks, inpainted in one go.
+
+What the user sees, top to bottom: where the photos come from and how masks are found; the pairing table
+(photo, mask, status, output), where a missing or ambiguous mask is fixed by choosing one; the output folder,
+name template and seed policy (every other setting is the editor's Settings panel, so a batch fills exactly
+like the editor would); Start / Pause / Cancel with an overall bar (n of N, time left) and a bar for the
+current photo's steps; a review grid of before/after thumbnails; and a summary when the batch ends.
+
+The work is core's: :func:`~core.batch.pair_folder` pairs, :func:`~core.batch.prepare_batch` checks every
+cheap thing up front (so a read-only output folder is refused before a model loads), and the inference
+worker runs :func:`~core.batch.run_batch` in the app's one model thread. Starting again on the same output
+folder resumes: photos its journal records as done are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.batch_review import ReviewGrid
+from app.batch_summary import SummaryPanel, format_duration
+from app.batch_table import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    NOT_PHOTO,
+    PROBLEM,
+    QUEUED,
+    READY,
+    RUNNING,
+    SKIPPED,
+    PairingTableModel,
+    Row,
+    row_for,
+)
+from app.worker import BatchFileReport, BatchJob, InferenceService, resolve_engine
+from core.batch import (
+    DEFAULT_TEMPLATE,
+    PHOTO_EXTENSIONS,
+    BatchOptions,
+    BatchPlan,
+    BatchProgress,
+    BatchSummary,
+    FileResult,
+    Pairing,
+    SharedMasks,
+    output_name,
+    pair_folder,
+    prepare_batch,
+)
+from core.errors import BatchInputError, BatchSettingsChangedError, MoebiusError
+from core.request import ProgressEvent
+from core.settings import JobSettings
+
+DEFAULT_OUTPUT_FOLDER = "inpainted"
+IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in sorted(PHOTO_EXTENSIONS)) + ");;All files (*)"
+
+SEED_POLICIES = (
+    ("fixed", "Same seed for every photo"),
+    ("index", "Seed + photo number"),
+    ("name", "Seed from the file name"),
+)
+
+# Core's hints name command-line options; the window says what to do in the window instead.
+_GUI_HINTS = {
+    "settings": "Tick “Redo photos done earlier” to redo every photo with the new settings, or choose another "
+    "output folder.",
+    "input": "Choose another output folder.",
+}
+
+# FileResult status → (row state, status text); ``None`` text means the reason is shown.
+_RESULT_ROWS = {
+    "done": (DONE, None),
+    "skipped": (SKIPPED, "Done earlier — skipped"),
+    "failed": (FAILED, None),
+    "unpaired": (PROBLEM, None),
+    "ignored": (NOT_PHOTO, None),
+    "cancelled": (CANCELLED, "Cancelled — done when you start again"),
+}
+
+
+def batch_inputs(mime: QMimeData) -> list[Path]:
+    """What a drop means for a batch: folders, or several photos; empty when it is one photo or nothing usable.
+
+    One photo stays the editor's (it opens for painting); a folder, or two photos or more, is a batch.
+    """
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    folders = [p for p in paths if p.is_dir()]
+    photos = [p for p in paths if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS]
+    if folders or len(photos) >= 2:
+        return folders + photos
+    return []
+
+
+def pair_inputs(
+    inputs: Iterable[Path], *, masks_dir: Path | None = None, shared: SharedMasks | None = None
+) -> list[Pairing]:
+    """Pair every photo of the input folders and the chosen files (each file by the rules of its folder)."""
+    pairings: dict[Path, Pairing] = {}
+    files_by_folder: dict[Path, set[str]] = {}
+    for path in inputs:
+        if path.is_dir():
+            for pairing in pair_folder(path, masks_dir=masks_dir, shared=shared):
+                pairings.setdefault(pairing.photo, pairing)
+        else:
+            files_by_folder.setdefault(path.parent, set()).add(path.name)
+    for folder, names in files_by_folder.items():
+        for pairing in pair_folder(folder, masks_dir=masks_dir, shared=shared):
+            if pairing.photo.name in names:
+                pairings.setdefault(pairing.photo, pairing)
+    return list(pairings.values())
+
+
+def default_output_folder(inputs: list[Path]) -> Path | None:
+    """``<first folder>/inpainted``: beside the photos, never among them (core refuses an input folder)."""
+    if not inputs:
+        return None
+    first = inputs[0]
+    return (first if first.is_dir() else first.parent) / DEFAULT_OUTPUT_FOLDER
+
+
+def settings_line(settings: JobSettings) -> str:
+    """The editor's settings a batch uses, in one line."""
+    seed = "random seed" if settings.seed is None else f"seed {settings.seed}"
+    parts = [
+        {"auto": "Automatic engine", "moebius": "Moebius", "classic": "Classic fill"}.get(
+            settings.engine, settings.engine
+        )
+    ]
+    if settings.engine != "classic":
+        parts += [f"{settings.steps} steps", f"guidance {settings.guidance:g}", seed]
+    if settings.colour_match:
+        parts.append("colour match")
+    if settings.grain_match:
+        parts.append("grain match")
+    return " · ".join(parts)
+
+
+class BatchWindow(QWidget):
+    """The batch panel as a window of its own (closing it while a batch runs only hides it)."""
+
+    redo_requested = Signal(object, object)  # photo Path, mask Path | None: open it in the editor
+
+    def __init__(
+        self, service: InferenceService, settings: Callable[[], JobSettings], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("Batch — Moebius Studio")
+        self.setObjectName("BatchWindow")
+        self.setAcceptDrops(True)
+        self.service = service
+        self._settings = settings
+        self.inputs: list[Path] = []
+        self.masks_dir: Path | None = None
+        self.shared: SharedMasks | None = None
+        self.manual: dict[Path, Path] = {}  # masks fixed by hand survive a re-pairing
+        self._auto_output: Path | None = None
+        self.job: BatchJob | None = None
+        self.plan: BatchPlan | None = None
+        self.results: list[FileResult] = []
+        self.summary: BatchSummary | None = None
+        self._eta: float | None = None
+        self._current: Path | None = None
+
+        self._build()
+        self._connect()
+        self.refresh_settings()
+        self._update_controls()
+        self.resize(1120, 820)
+
+    # -- construction ----------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.message = QLabel()  # errors: red, until the next action
+        self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setStyleSheet("QLabel { background: #5c1f1f; color: #ffe5e5; padding: 6px 10px; }")
+        self.message.hide()
+        self.note = QLabel()  # notes: neutral (resuming, engine fallback)
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.setStyleSheet("QLabel { background: #24405c; color: #e6f0ff; padding: 6px 10px; }")
+        self.note.hide()
+
+        self.source_label = QLabel("Drop a folder of photos here, or choose one.")
+        self.source_label.setWordWrap(True)
+        self.add_button = QPushButton("Choose Folder…")
+        self.masks_button = QPushButton("Masks Folder…")
+        self.masks_button.setToolTip("Take each photo's mask from this folder (NAME.* or NAME_mask.*)")
+        self.shared_button = QPushButton("One Mask for All…")
+        self.shared_button.setToolTip("Use one mask for every photo (stretched to each photo's size)")
+        self.auto_button = QPushButton("Find Masks by Name")
+        self.auto_button.setToolTip("masks/NAME.*, NAME_mask.* or NAME.mask.png beside each photo")
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source_label, 1)
+        for button in (self.add_button, self.masks_button, self.shared_button, self.auto_button):
+            source_row.addWidget(button)
+
+        self.model = PairingTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 200), (1, 180), (3, 220)):
+            self.table.setColumnWidth(column, width)
+        self.fix_button = QPushButton("Choose Mask for Selected…")
+        self.fix_button.setToolTip("Pair the selected photos with a mask file of your choice (or double-click a row)")
+        self.counts_label = QLabel()
+        fix_row = QHBoxLayout()
+        fix_row.addWidget(self.counts_label, 1)
+        fix_row.addWidget(self.fix_button)
+        table_box = QWidget()
+        table_layout = QVBoxLayout(table_box)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.table, 1)
+        table_layout.addLayout(fix_row)
+
+        self.review = ReviewGrid()
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(table_box)
+        self.splitter.addWidget(self.review)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        table_box.setMinimumHeight(140)
+        self.review.setMinimumHeight(self.review.sizeHint().height())  # one whole row of tiles
+        self.splitter.setChildrenCollapsible(False)
+
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("Folder for the results (created if missing)")
+        self.output_button = QPushButton("Choose…")
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_edit, 1)
+        output_row.addWidget(self.output_button)
+        self.template_edit = QLineEdit(DEFAULT_TEMPLATE)
+        self.template_edit.setToolTip("{stem}: the photo's name without extension, {ext}: its extension, {name}: both")
+        self.seed_policy = QComboBox()
+        for value, label in SEED_POLICIES:
+            self.seed_policy.addItem(label, value)
+        self.redo_all = QCheckBox("Redo photos done earlier")
+        self.redo_all.setToolTip(
+            "Off: starting again on the same output folder skips photos that are already done.\n"
+            "On: every photo is done again (needed after changing the settings)."
+        )
+        self.settings_label = QLabel()
+        self.settings_label.setWordWrap(True)
+        self.settings_label.setToolTip("Change these in the editor's Settings panel")
+        names_row = QHBoxLayout()
+        names_row.addWidget(self.template_edit, 1)
+        names_row.addWidget(QLabel("Seeds"))
+        names_row.addWidget(self.seed_policy)
+        names_row.addWidget(self.redo_all)
+        form = QFormLayout()
+        form.addRow("Output folder", output_row)
+        form.addRow("File names", names_row)
+        form.addRow("Settings", self.settings_label)
+
+        self.overall = QProgressBar()
+        self.overall.setTextVisible(True)
+        self.overall.setFormat("Not started")
+        self.overall.setValue(0)
+        self.current = QProgressBar()
+        self.current.setTextVisible(True)
+        self.current.setFormat("")
+        self.current.setValue(0)
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Hold the batch after the photo being worked on")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop now; finished photos are kept and skipped when you start again")
+        bars = QVBoxLayout()
+        bars.setSpacing(4)
+        bars.addWidget(self.overall)
+        bars.addWidget(self.current)
+        run_row = QHBoxLayout()
+        run_row.addLayout(bars, 1)
+        run_row.addWidget(self.start_button)
+        run_row.addWidget(self.pause_button)
+        run_row.addWidget(self.cancel_button)
+
+        self.summary_panel = SummaryPanel()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 12)
+        layout.addWidget(self.message)
+        layout.addWidget(self.note)
+        layout.addLayout(source_row)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.summary_panel)
+        layout.addLayout(run_row)
+
+    def _connect(self) -> None:
+        self.add_button.clicked.connect(self.choose_folder)
+        self.masks_button.clicked.connect(self.choose_masks_folder)
+        self.shared_button.clicked.connect(self.choose_shared_mask)
+        self.auto_button.clicked.connect(lambda: self.set_mask_source(None, None))
+        self.fix_button.clicked.connect(self.choose_mask_for_selected)
+        self.table.doubleClicked.connect(self._double_clicked)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_controls())
+        self.output_button.clicked.connect(self.choose_output)
+        self.output_edit.textChanged.connect(lambda _text: self._refresh_outputs())
+        self.template_edit.textChanged.connect(lambda _text: self._refresh_outputs())
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.toggled.connect(self.set_paused)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.review.redo_requested.connect(self.redo_requested)
+        self.summary_panel.open_folder.connect(self._open_output_folder)
+        QShortcut(QKeySequence("Esc"), self, self.cancel)
+
+        worker = self.service.worker
+        worker.progressed.connect(self._model_loading)
+        worker.batch_progressed.connect(self._progressed)
+        worker.batch_file_done.connect(self._file_done)
+        worker.batch_finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+        worker.cancelled.connect(lambda job_id: self._failed(job_id, "", "Cancelled before any photo started"))
+
+    # -- user-facing questions (separate methods so tests can answer them) -------------------------------------
+
+    def ask_folder(self, title: str, start: str = "") -> Path | None:
+        chosen = QFileDialog.getExistingDirectory(self, title, start)
+        return Path(chosen) if chosen else None
+
+    def ask_file(self, title: str, start: str = "") -> Path | None:
+        chosen, _ = QFileDialog.getOpenFileName(self, title, start, IMAGE_FILTER)
+        return Path(chosen) if chosen else None
+
+    # -- inputs and pairing ----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def set_inputs(self, paths: Iterable[Path]) -> None:
+        """Start over with these folders and photos (a drop, or Choose Folder)."""
+        if self.running:
+            self.show_message("A batch is running; cancel it or wait for it to end before choosing other photos.")
+            return
+        self.inputs = [Path(p) for p in paths]
+        self.masks_dir, self.shared = None, None
+        self.manual.clear()
+        self.review.clear()
+        self.summary_panel.hide()
+        self.results = []
+        self.summary = None
+        self.overall.setValue(0)
+        self.overall.setFormat("Not started")
+        self.current.setValue(0)
+        self.current.setFormat("")
+        suggested = default_output_folder(self.inputs)
+        if not self.output_edit.text().strip() or Path(self.output_edit.text().strip()) == self._auto_output:
+            self._auto_output = suggested
+            self.output_edit.setText(str(suggested) if suggested else "")
+        self.repair()
+
+    def set_mask_source(self, masks_dir: Path | None, shared: Path | None) -> None:
+        """Find masks by name (both ``None``), in a masks folder, or use one mask for every photo."""
+        self.masks_dir = masks_dir
+        self.shared = SharedMasks(default=shared) if shared is not None else None
+        self.repair()
+
+    def repair(self) -> None:
+        """Pair the inputs again with the current mask source, keeping masks fixed by hand."""
+        self.show_message("")
+        self.note.hide()
+        try:
+            pairings = pair_inputs(self.inputs, masks_dir=self.masks_dir, shared=self.shared)
+        except MoebiusError as error:
+            self.show_message(error.user_message())
+            pairings = []
+        shared_mask = self.shared.default if self.shared is not None else None
+        rows: list[Row] = []
+        for pairing in pairings:
+            fixed = self.manual.get(pairing.photo)
+            if fixed is not None and pairing.source != "not-image":
+                pairing = pairing.with_mask(fixed)
+            rows.append(row_for(pairing, shared_mask))
+        self.model.set_rows(rows)
+        self.table.resizeColumnToContents(0)
+        self._refresh_outputs()
+        self._describe_source()
+        self._update_controls()
+
+    def fix_mask(self, rows: Iterable[int], mask: Path) -> None:
+        """Pair these rows' photos with ``mask`` by hand."""
+        for number in rows:
+            pairing = self.model.rows[number].pairing
+            if pairing.source == "not-image":
+                continue
+            self.manual[pairing.photo] = mask
+            self.model.set_pairing(number, pairing.with_mask(mask))
+        self._refresh_outputs()
+        self._update_controls()
+
+    def selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+
+    def choose_folder(self) -> None:
+        start = str(self.inputs[0]) if self.inputs else ""
+        folder = self.ask_folder("Choose a Folder of Photos", start)
+        if folder is not None:
+            self.set_inputs([folder])
+
+    def choose_masks_folder(self) -> None:
+        start = str(self.inputs[0]) if self.inputs else ""
+        folder = self.ask_folder("Choose the Masks Folder", start)
+        if folder is not None:
+            self.set_mask_source(folder, None)
+
+    def choose_shared_mask(self) -> None:
+        start = str(self.inputs[0]) if self.inputs else ""
+        mask = self.ask_file("Choose One Mask for Every Photo", start)
+        if mask is not None:
+            self.set_mask_source(None, mask)
+
+    def choose_mask_for_selected(self) -> None:
+        rows = self.selected_rows()
+        if not rows or self.running:
+            return
+        start = str(self.model.rows[rows[0]].pairing.photo.parent)
+        mask = self.ask_file(f"Choose the Mask for {self.model.rows[rows[0]].pairing.photo.name}", start)
+        if mask is not None:
+            self.fix_mask(rows, mask)
+
+    def choose_output(self) -> None:
+        start = self.output_edit.text().strip() or (str(self.inputs[0]) if self.inputs else "")
+        folder = self.ask_folder("Choose the Output Folder", start)
+        if folder is not None:
+            self.output_edit.setText(str(folder))
+
+    def _double_clicked(self, index: QModelIndex) -> None:
+        self.table.selectRow(index.row())
+        self.choose_mask_for_selected()
+
+    def _context_menu(self, point: QPoint) -> None:
+        if not self.selected_rows() or self.running:
+            return
+        menu = QMenu(self)
+        menu.addAction("Choose Mask…", self.choose_mask_for_selected)
+        menu.exec(self.table.viewport().mapToGlobal(point))
+
+    def _describe_source(self) -> None:
+        if not self.inputs:
+            self.source_label.setText("Drop a folder of photos here, or choose one.")
+            return
+        where = ", ".join(p.name or str(p) for p in self.inputs[:3]) + ("…" if len(self.inputs) > 3 else "")
+        if self.shared is not None and self.shared.default is not None:
+            how = f"one mask for all: {self.shared.default.name}"
+        elif self.masks_dir is not None:
+            how = f"masks from {self.masks_dir}"
+        else:
+            how = "masks found by name"
+        self.source_label.setText(f"Photos from {where} · {how}")
+        self.source_label.setToolTip("\n".join(str(p) for p in self.inputs))
+
+    def _refresh_outputs(self) -> None:
+        """The Output column follows the folder and template as they are typed (nothing is created yet)."""
+        if self.running:
+            return
+        folder_text = self.output_edit.text().strip()
+        template = self.template_edit.text()
+        for number, row in enumerate(self.model.rows):
+            output = None
+            if folder_text and row.processable:
+                try:
+                    output = Path(folder_text) / output_name(template, row.pairing.photo)
+                except (KeyError, IndexError, ValueError):
+                    output = None  # an unfinished template; Start explains what is wrong with it
+            if output != row.output:
+                self.model.update_row(number, output=output)
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        total = len(self.model.rows)
+        ready = sum(1 for row in self.model.rows if row.processable)
+        problems = self.model.count(PROBLEM)
+        others = self.model.count(NOT_PHOTO)
+        parts = [f"{ready} of {total} files ready"]
+        if problems:
+            parts.append(f"{problems} need a mask (select and choose one)")
+        if others:
+            parts.append(f"{others} not photos")
+        self.counts_label.setText(" · ".join(parts) if total else "")
+
+    def refresh_settings(self) -> None:
+        self.settings_label.setText(f"{settings_line(self._settings())} — from the editor's Settings panel")
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def show_note(self, text: str) -> None:
+        self.note.setText(text)
+        self.note.setVisible(bool(text))
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    def start(self) -> BatchJob | None:
+        """Check everything, then queue the batch in the inference thread; ``None`` when it cannot start."""
+        if self.running:
+            return None
+        self.show_message("")
+        self.show_note("")
+        if not any(row.processable for row in self.model.rows):
+            self.show_message(
+                "No photo has a mask yet: choose a masks folder, one mask for all, or select photos and choose "
+                "their mask."
+                if self.model.rows
+                else "Drop a folder of photos on this window first."
+            )
+            return None
+        out_text = self.output_edit.text().strip()
+        if not out_text:
+            self.show_message("Choose an output folder first; results are never written over the originals.")
+            return None
+        settings = self._settings()
+        self.refresh_settings()
+        try:
+            engine, fallback = resolve_engine(settings.engine)
+            inpaint = settings.inpaint_settings()
+            inpaint.engine = engine
+            options = BatchOptions(
+                settings=inpaint,
+                seed_policy=str(self.seed_policy.currentData()),
+                template=self.template_edit.text(),
+                resume=not self.redo_all.isChecked(),
+                overwrite=self.redo_all.isChecked(),
+            )
+            plan = prepare_batch(self.model.pairings(), Path(out_text), options, shared=self.shared)
+        except BatchSettingsChangedError as error:
+            self.show_message(f"{error.message} {_GUI_HINTS['settings']}")
+            return None
+        except BatchInputError as error:
+            hint = error.hint if error.hint and "-o" not in error.hint and "--" not in error.hint else ""
+            self.show_message(f"{error.message} {hint or _GUI_HINTS['input']}".strip())
+            return None
+        except MoebiusError as error:
+            self.show_message(error.user_message())
+            return None
+        notes = ([fallback] if fallback else []) + plan.notes
+        self.show_note(" ".join(notes))
+        self._begin(plan)
+        job = BatchJob(plan, engine, device=settings.device, precision=settings.precision)
+        self.job = self.service.submit_batch(job)
+        self._update_controls()
+        return job
+
+    def _begin(self, plan: BatchPlan) -> None:
+        """Reset the progress views and show what the plan decided for every row."""
+        self.plan = plan
+        self.results = []
+        self.summary = None
+        self._eta = None
+        self._current = None
+        self.review.clear()
+        self.summary_panel.hide()
+        for item in plan.files:
+            number = self.model.row_of(item.pairing.photo)
+            if number is None:
+                continue
+            if item.action == "process":
+                self.model.update_row(number, state=QUEUED, text="Waiting", output=item.output)
+            elif item.action in ("skip", "adopt"):
+                self.model.update_row(number, state=QUEUED, text="Done earlier", output=item.output)
+            elif item.reason and self.model.rows[number].state == READY:
+                self.model.update_row(number, state=PROBLEM, text=item.reason)
+        to_do = plan.count("process")
+        self.overall.setRange(0, max(1, to_do))
+        self.overall.setValue(0)
+        self.overall.setFormat(f"0 of {to_do} photos" if to_do else "Nothing to do: every photo was done earlier")
+        self.current.setRange(0, 0 if plan.needs_engine else 1)
+        self.current.setFormat("Starting…" if plan.needs_engine else "")
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause holds the batch before its next photo (the current one finishes); the worker reads the flag."""
+        self.pause_button.setText("Resume" if paused else "Pause")
+        if self.job is None:
+            return
+        if paused:
+            self.job.pause.set()
+            self.current.setFormat(f"{self.current.format()} — pausing after this photo")
+        else:
+            self.job.pause.clear()
+            self.current.setFormat("Resuming…")
+
+    @property
+    def paused(self) -> bool:
+        return self.job is not None and self.job.pause.is_set()
+
+    def cancel(self) -> None:
+        """Stop within one step: the token is set here, on the GUI thread; the photo being filled is not kept."""
+        if self.job is None:
+            return
+        self.job.cancel.cancel()
+        self.current.setFormat("Cancelling…")
+        self.cancel_button.setEnabled(False)
+
+    def _model_loading(self, job_id: int, event: ProgressEvent) -> None:
+        if self.job is None or job_id != self.job.id:
+            return
+        if event.total > 0:
+            self.current.setRange(0, event.total)
+            self.current.setValue(event.step)
+        else:
+            self.current.setRange(0, 0)
+        self.current.setFormat(f"Loading the model ({event.stage})…")
+
+    def _progressed(self, job_id: int, report: BatchProgress) -> None:
+        if self.job is None or job_id != self.job.id or self.job.cancel.cancelled:
+            return
+        self._eta = report.eta_s
+        number = self.model.row_of(report.photo)
+        if report.event is None:
+            if report.photo != self._current and number is not None and self.model.rows[number].text == "Waiting":
+                # A photo starts: the runner reports it before reading it.
+                self._current = report.photo
+                self.model.update_row(number, state=RUNNING, text="Working…")
+                self.table.scrollTo(self.model.index(number, 0))
+                self.current.setRange(0, 0)
+                self.current.setFormat(f"{report.photo.name} · reading")
+            return
+        event = report.event
+        label = "step" if event.stage == "denoise" else event.stage
+        if event.total > 0:
+            self.current.setRange(0, event.total)
+            self.current.setValue(event.step)
+            self.current.setFormat(f"{report.photo.name} · {label} {event.step}/{event.total}")
+        else:
+            self.current.setRange(0, 0)
+            self.current.setFormat(f"{report.photo.name} · {label}")
+        if self.paused:
+            self.current.setFormat(f"{self.current.format()} — pausing after this photo")
+
+    def _file_done(self, job_id: int, report: BatchFileReport) -> None:
+        if self.job is None or job_id != self.job.id or self.plan is None:
+            return
+        result = report.result
+        self.results.append(result)
+        number = self.model.row_of(result.photo)
+        state, text = _RESULT_ROWS.get(result.status, (FAILED, None))
+        if result.status == "done":
+            text = f"Done in {result.seconds:.1f} s" + (f" · seed {result.seed}" if result.seed is not None else "")
+            if result.warnings:
+                text += " — " + " ".join(result.warnings)
+        if number is not None:
+            # A failed or cancelled photo has no output to point at (nothing partial is ever left).
+            output = result.output if result.status in ("done", "skipped") else None
+            self.model.update_row(number, state=state, text=text or result.reason or result.status, output=output)
+        if result.status in ("done", "skipped") and result.output is not None:
+            note = "Done earlier · hover for before" if result.status == "skipped" else ""
+            mask = result.mask
+            if mask is None and number is not None:
+                mask = self.model.rows[number].pairing.mask
+            self.review.add(result.photo, mask, result.output, report.before, report.after, note)
+        self._show_overall()
+        if self.paused and result.status != "cancelled":
+            self.current.setRange(0, 1)
+            self.current.setValue(0)
+            self.current.setFormat("Paused — press Resume to go on")
+
+    def _show_overall(self) -> None:
+        if self.plan is None:
+            return
+        to_do = self.plan.count("process")
+        processed = sum(1 for r in self.results if r.status in ("done", "failed") and self._was_processed(r))
+        self.overall.setRange(0, max(1, to_do))
+        self.overall.setValue(processed)
+        failed = sum(1 for r in self.results if r.status == "failed")
+        text = f"{processed} of {to_do} photos"
+        if failed:
+            text += f" · {failed} failed"
+        if self.paused:
+            text += " · paused"
+        elif self._eta is not None and processed < to_do:
+            text += " · a few seconds left" if self._eta < 5 else f" · about {format_duration(self._eta)} left"
+        self.overall.setFormat(text)
+
+    def _was_processed(self, result: FileResult) -> bool:
+        assert self.plan is not None
+        item = self.plan.files[result.index - 1]
+        return item.action == "process"
+
+    def _finished(self, job_id: int, summary: BatchSummary) -> None:
+        if self.job is None or job_id != self.job.id or self.plan is None:
+            return
+        self.job = None
+        self.summary = summary
+        self.pause_button.setChecked(False)
+        self._show_overall()
+        cancelled = bool(summary.counts.get("cancelled"))
+        # Photos the cancel never reached are waiting again for the next Start.
+        reported = {r.photo for r in self.results}
+        for number, row in enumerate(self.model.rows):
+            if row.state in (QUEUED, RUNNING) and row.pairing.photo not in reported:
+                self.model.update_row(number, state=READY, text="Not started — done when you start again")
+        problems = [r for r in self.results if r.status in ("failed", "unpaired", "ignored", "cancelled")]
+        self.summary_panel.show_summary(summary, problems, self.plan.out_dir)
+        self.current.setRange(0, 1)
+        self.current.setValue(0 if cancelled else 1)
+        self.current.setFormat(
+            "Cancelled — press Start to continue; finished photos are kept" if cancelled else "Finished"
+        )
+        if not cancelled:
+            self.overall.setValue(self.overall.maximum())
+        self._update_controls()
+
+    def _failed(self, job_id: int, message: str, state: str = "Stopped") -> None:
+        """Something stopped the whole batch (the model could not load, the folder is busy), or a cancel came
+        before the first photo."""
+        if self.job is None or job_id != self.job.id:
+            return
+        self.job = None
+        self.pause_button.setChecked(False)
+        self.show_message(message)
+        self.current.setRange(0, 1)
+        self.current.setValue(0)
+        self.current.setFormat(state)
+        for number, row in enumerate(self.model.rows):
+            if row.state in (QUEUED, RUNNING):
+                self.model.update_row(number, state=READY, text="Not started")
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        running = self.running
+        ready = any(row.processable for row in self.model.rows)
+        self.start_button.setEnabled(not running and ready)
+        self.start_button.setText("Start Again" if self.summary is not None and not running else "Start")
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running and not (self.job is not None and self.job.cancel.cancelled))
+        for widget in (
+            self.add_button,
+            self.masks_button,
+            self.shared_button,
+            self.auto_button,
+            self.output_edit,
+            self.output_button,
+            self.template_edit,
+            self.seed_policy,
+            self.redo_all,
+        ):
+            widget.setEnabled(not running)
+        self.fix_button.setEnabled(not running and bool(self.selected_rows()))
+        self._update_counts()
+
+    def _open_output_folder(self) -> None:
+        if self.plan is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.plan.out_dir)))
+
+    # -- window events ---------------------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.refresh_settings()
+        super().showEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if not self.running and (batch_inputs(mime) or _one_photo(mime)):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        inputs = batch_inputs(mime) or _one_photo(mime)
+        if not inputs or self.running:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.set_inputs(inputs)
+
+
+def _one_photo(mime: QMimeData) -> list[Path]:
+    """A single dropped photo, which the batch window takes as a batch of one."""
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [p for p in paths if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS][:1]
+
+
+__all__ = ["BatchWindow", "batch_inputs", "default_output_folder", "pair_inputs", "settings_line"]

@@ -1,0 +1,267 @@
+"""Results history of the photo being edited: every finished run, kept as the rectangle it changed.
+
+Why rectangles: a 50 MP photo costs about 150 MB per full RGB copy, so a before/after pair per run would eat
+gigabytes after a few variations. An entry keeps only the box the run changed (its before and after pixels)
+plus the mask that produced it (cropped to the mask's box), and the history evicts the oldest entries once a
+memory budget or an entry count is exceeded, saying so in :attr:`ResultsHistory.last_note`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+
+from app.qt_image import array_to_qimage
+from core.request import InpaintResult, InpaintSettings
+
+U8 = npt.NDArray[np.uint8]
+MAX_ENTRIES = 24
+MAX_BYTES = 1_000_000_000  # patches of all entries together; a few 50 MP variations of a large mask fit
+THUMB_SIZE = 96
+_entry_ids = itertools.count(1)
+
+
+def changed_box(before: U8, after: U8) -> QRect:
+    """The bounding box of the pixels that differ (empty when none do)."""
+    differs = np.any(before != after, axis=2)
+    rows = np.flatnonzero(differs.any(axis=1))
+    if rows.size == 0:
+        return QRect()
+    columns = np.flatnonzero(differs[rows[0] : rows[-1] + 1].any(axis=0))
+    return QRect(int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def nonzero_box(mask: U8) -> QRect:
+    """The bounding box of a mask's non-zero pixels (soft edges included), empty when there are none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return QRect()
+    columns = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return QRect(int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def crop(pixels: npt.NDArray[np.uint8], rect: QRect) -> npt.NDArray[np.uint8]:
+    """A copy of ``rect`` of an image (so the entry does not keep the full frame alive)."""
+    return pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1].copy()
+
+
+def settings_summary(settings: InpaintSettings) -> str:
+    """A short line for the thumbnail's caption: what a run of these settings did."""
+    parts = [f"{settings.steps} steps", f"guidance {settings.guidance:g}"]
+    if not settings.colour_match:
+        parts.append("no colour match")
+    elif settings.colour_match_strength < 1:
+        parts.append(f"colour {settings.colour_match_strength:.0%}")
+    if settings.grain_match:
+        parts.append("grain")
+    return " · ".join(parts)
+
+
+@dataclass(eq=False)  # entries are compared by identity: their pixels are arrays
+class HistoryEntry:
+    """One finished run, as the box it changed.
+
+    ``before`` is the photo in ``rect`` when the run started, ``after`` the result there; ``mask`` is the
+    mask that was run, cropped to ``mask_rect``.
+    """
+
+    rect: QRect
+    before: U8
+    after: U8
+    mask_rect: QRect
+    mask: U8
+    seed: int | None
+    engine: str
+    summary: str
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    plan_rects: list[QRect] = field(default_factory=list)
+    accepted: bool = False
+    id: int = field(default_factory=lambda: next(_entry_ids))
+    _thumbnail: QImage | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_result(cls, photo: U8, mask: U8, result: InpaintResult, settings: InpaintSettings) -> HistoryEntry:
+        plan_rects = []
+        if result.plan is not None:
+            plan_rects = [
+                QRect(w.rect.left, w.rect.top, w.rect.right - w.rect.left, w.rect.bottom - w.rect.top)
+                for w in result.plan.windows
+            ]
+        # Nothing outside the processed windows changes, so on a big photo only they are compared.
+        area = QRect(0, 0, photo.shape[1], photo.shape[0])
+        if plan_rects:
+            union = QRect()
+            for window in plan_rects:
+                union = union.united(window)
+            area = union.intersected(area)
+        rect = changed_box(crop(photo, area), crop(result.image, area)).translated(area.topLeft())
+        mask_rect = nonzero_box(mask)
+        seconds = result.timings.get("total") or sum(result.timings.values())
+        return cls(
+            rect=rect,
+            before=crop(photo, rect) if not rect.isEmpty() else np.zeros((0, 0, 3), np.uint8),
+            after=crop(result.image, rect) if not rect.isEmpty() else np.zeros((0, 0, 3), np.uint8),
+            mask_rect=mask_rect,
+            mask=crop(mask, mask_rect) if not mask_rect.isEmpty() else np.zeros((0, 0), np.uint8),
+            seed=result.seed,
+            engine=result.engine,
+            summary=settings_summary(settings),
+            seconds=float(seconds),
+            warnings=list(result.warnings),
+            plan_rects=plan_rects,
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.before.nbytes + self.after.nbytes + self.mask.nbytes)
+
+    @property
+    def caption(self) -> str:
+        seed = f"seed {self.seed}" if self.seed is not None else "no seed"
+        mark = "✓ " if self.accepted else ""
+        return f"{mark}{seed}\n{self.summary}"
+
+    def shown_over(self, photo: U8) -> U8:
+        """The result's box as it looks over ``photo``: only the pixels the run changed are replaced.
+
+        Replacing only changed pixels keeps later accepted edits elsewhere in the box when an older entry is
+        picked.
+        """
+        view = crop(photo, self.rect)
+        changed = np.any(self.before != self.after, axis=2)
+        view[changed] = self.after[changed]
+        return view
+
+    def full_mask(self, shape: tuple[int, int]) -> U8:
+        mask = np.zeros(shape, np.uint8)
+        if not self.mask_rect.isEmpty():
+            r = self.mask_rect
+            mask[r.top() : r.bottom() + 1, r.left() : r.right() + 1] = self.mask
+        return mask
+
+    def thumbnail(self) -> QImage:
+        """The result's changed box, reduced to :data:`THUMB_SIZE` (made once: the strip is rebuilt often)."""
+        if self._thumbnail is None:
+            if self.rect.isEmpty():
+                self._thumbnail = QImage(THUMB_SIZE, THUMB_SIZE, QImage.Format.Format_RGB32)
+                self._thumbnail.fill(Qt.GlobalColor.darkGray)
+            else:
+                self._thumbnail = array_to_qimage(self.after).scaled(
+                    THUMB_SIZE,
+                    THUMB_SIZE,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+        return self._thumbnail
+
+
+class ResultsHistory:
+    """The entries of the current photo, oldest first, within :data:`MAX_ENTRIES` and :data:`MAX_BYTES`."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.entries: list[HistoryEntry] = []
+        self.last_note = ""
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(entry.nbytes for entry in self.entries)
+
+    def add(self, entry: HistoryEntry) -> list[HistoryEntry]:
+        """Append ``entry``; returns the entries evicted to stay within the limits (never ``entry`` itself)."""
+        self.entries.append(entry)
+        evicted: list[HistoryEntry] = []
+        while len(self.entries) > 1 and (len(self.entries) > self.max_entries or self.nbytes > self.max_bytes):
+            evicted.append(self.entries.pop(0))
+        if not evicted:
+            self.last_note = ""
+        elif len(evicted) == 1:
+            self.last_note = "The oldest result was dropped from the history to save memory."
+        else:
+            self.last_note = f"The {len(evicted)} oldest results were dropped from the history to save memory."
+        return evicted
+
+    def remove(self, entry: HistoryEntry) -> None:
+        if entry in self.entries:
+            self.entries.remove(entry)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.last_note = ""
+
+    def find(self, entry_id: int) -> HistoryEntry | None:
+        return next((entry for entry in self.entries if entry.id == entry_id), None)
+
+
+class HistoryStrip(QListWidget):
+    """A horizontal strip of thumbnails, newest on the right; picking one emits :attr:`picked`."""
+
+    picked = Signal(object)  # HistoryEntry
+
+    def __init__(self, history: ResultsHistory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The thumbnail, two caption lines and the frame.
+        self.setFixedHeight(THUMB_SIZE + 2 * self.fontMetrics().lineSpacing() + 20)
+        self.setSpacing(4)
+        self.setAccessibleName("Results history")
+        self.setToolTip("Results of this photo: pick one to review it (arrow keys move, Enter picks)")
+        self.itemClicked.connect(self._emit)
+        self.itemActivated.connect(self._emit)
+
+    def rebuild(self, selected: HistoryEntry | None = None) -> None:
+        """Show the history's entries again (after an add, an eviction or a change of state)."""
+        self.blockSignals(True)
+        self.clear()
+        for entry in self.history:
+            pixmap = QPixmap.fromImage(entry.thumbnail())
+            icon = QIcon(pixmap)
+            icon.addPixmap(pixmap, QIcon.Mode.Selected)  # untinted: the selection must not change the colours
+            item = QListWidgetItem(icon, entry.caption)
+            item.setData(Qt.ItemDataRole.UserRole, entry.id)
+            item.setToolTip(
+                f"{entry.engine} · {entry.caption.replace(chr(10), ' · ')} · {entry.seconds:.1f} s"
+                f"\n{entry.rect.width()} × {entry.rect.height()} px changed"
+            )
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self.addItem(item)
+            if entry is selected:
+                item.setSelected(True)
+                self.setCurrentItem(item)
+        self.blockSignals(False)
+        self.setVisible(bool(self.history.entries))
+        if selected is not None:
+            current = self.currentItem()
+            if current is not None:
+                self.scrollToItem(current)
+
+    def entry_at(self, row: int) -> HistoryEntry | None:
+        item = self.item(row)
+        return None if item is None else self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _emit(self, item: QListWidgetItem) -> None:
+        entry = self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))
+        if entry is not None:
+            self.picked.emit(entry)
