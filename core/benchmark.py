@@ -176,28 +176,55 @@ def bench_unet(config: dict[str, Any], repeats: int, peak: float, with_reference
     return result
 
 
+def _vae_config(tiny: bool) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((Path(__file__).resolve().parent / "data" / "vae_config.json").read_text())
+    if tiny:
+        # The released VAE shrunk to 16 channels per level, as the tests' tiny checkpoints have it.
+        config.update(block_out_channels=[16, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
+    return config
+
+
+def reference_vae(config: dict[str, Any]) -> nn.Module:
+    """The reference implementation's autoencoder (diffusers' ``AutoencoderKL``), for comparisons only."""
+    from diffusers import AutoencoderKL
+
+    vae: nn.Module = AutoencoderKL.from_config(config)
+    return vae.eval()
+
+
 def bench_vae(tiny: bool, repeats: int) -> dict[str, Any]:
+    """Encode and decode seconds at 512×512, for this implementation and the reference one (same weights)."""
     from core.vae import build_vae
 
-    config = json.loads((Path(__file__).resolve().parent / "data" / "vae_config.json").read_text())
-    if tiny:
-        config.update(block_out_channels=[16, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
+    config = _vae_config(tiny)
     torch.manual_seed(0)
     vae = build_vae(config).eval()
     image = torch.rand(1, 3, 512, 512) * 2 - 1
     latents = torch.randn(1, 4, 64, 64)
+    report: dict[str, Any] = {}
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    reference = reference_vae(config)
+    reference.load_state_dict(vae.state_dict())
+    for name, model in (("", vae), ("reference_", reference)):
 
-    def encode() -> object:
-        with torch.inference_mode():
-            return vae.encode(image).latent_dist.sample()
+        def encode(model: Any = model) -> torch.Tensor:
+            with torch.inference_mode():
+                mean: torch.Tensor = model.encode(image).latent_dist.mean
+                return mean
 
-    def decode() -> object:
-        with torch.inference_mode():
-            return vae.decode(latents).sample
+        def decode(model: Any = model) -> torch.Tensor:
+            with torch.inference_mode():
+                sample: torch.Tensor = model.decode(latents).sample
+                return sample
 
-    enc = statistics.median(time_call(encode, repeats, warmup=0 if not tiny else 1))
-    dec = statistics.median(time_call(decode, repeats, warmup=0 if not tiny else 1))
-    return {"encode_seconds": enc, "decode_seconds": dec}
+        warmup = 1 if tiny else 0
+        report[f"{name}encode_seconds"] = statistics.median(time_call(encode, repeats, warmup=warmup))
+        report[f"{name}decode_seconds"] = statistics.median(time_call(decode, repeats, warmup=warmup))
+        outputs[name] = (encode(), decode())
+    ours, theirs = outputs[""], outputs["reference_"]
+    report["encode_max_deviation"] = float((ours[0] - theirs[0]).abs().max())
+    report["decode_max_deviation"] = float((ours[1] - theirs[1]).abs().max())
+    return report
 
 
 # Further sections live beside the code they measure; each module offers run(quick) -> report and
@@ -228,11 +255,11 @@ def describe_section(name: str, report: dict[str, Any]) -> list[str]:
 class _StraightforwardModel(nn.Module):
     """Adapter that lets the pipeline run the plain transcription (for the end-to-end comparison)."""
 
-    def __init__(self, model: MoebiusModel) -> None:
+    def __init__(self, state: dict[str, torch.Tensor], config: dict[str, Any], sample_size: int) -> None:
         super().__init__()
-        self.state = model.state_dict()
-        self.config = model.config
-        self.sample_size = model.sample_size
+        self.state = state
+        self.config = config
+        self.sample_size = sample_size
 
     def forward(self, sample: torch.Tensor, timesteps: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         from core.bench_reference import reference_forward
@@ -240,41 +267,98 @@ class _StraightforwardModel(nn.Module):
         return reference_forward(self.state, self.config, sample, int(timesteps.reshape(-1)[0]), input_ids)
 
 
-def end_to_end_child(implementation: str, steps: int) -> dict[str, Any]:
-    """One whole 512×512 inpaint with the released configuration (random weights), in this process.
+def write_end_to_end_model(folder: Path) -> None:
+    """Random released-configuration weights in the released folder layout, as safetensors files."""
+    from safetensors.torch import save_file
 
-    Run in a fresh process per implementation (see :func:`bench_end_to_end`) so its peak memory is its own.
+    from core.vae import build_vae
+
+    torch.manual_seed(0)
+    model = MoebiusModel()
+    randomize_batchnorm(model)
+    for name, module, config in (
+        ("unet", model, {"model_kwargs": model.config}),
+        ("vae", build_vae(_vae_config(False)), _vae_config(False)),
+    ):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        (folder / name / "config.json").write_text(json.dumps(config))
+        state = {key: value.contiguous() for key, value in module.state_dict().items()}
+        save_file(state, str(folder / name / "diffusion_pytorch_model.safetensors"))
+
+
+def end_to_end_child(implementation: str, steps: int, folder: Path) -> dict[str, Any]:
+    """One whole 512×512 inpaint with the released configuration (random weights from ``folder``).
+
+    ``optimised`` loads the files the way the app does (:func:`core.loading.load_pipeline`: memory-mapped
+    weights, this project's VAE and scheduler); ``straightforward`` reads them into memory and runs the plain
+    transcription of the UNet with the reference implementation's VAE and DDIM scheduler (diffusers). Run in
+    a fresh process per implementation (see :func:`bench_end_to_end`) so its peak memory is its own.
     """
     import numpy as np
 
     from core.pipeline import MoebiusPipeline
-    from core.vae import build_vae
 
-    config = json.loads((Path(__file__).resolve().parent / "data" / "vae_config.json").read_text())
-    torch.manual_seed(0)
-    model = MoebiusModel()
-    randomize_batchnorm(model)
-    unet: nn.Module = model if implementation == "optimised" else _StraightforwardModel(model)
-    pipeline = MoebiusPipeline(unet, build_vae(config).eval())  # type: ignore[arg-type]
+    unet_file = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    if implementation == "optimised":
+        from core.loading import load_pipeline
+        from core.weights import ModelFiles
+
+        pipeline, _ = load_pipeline(ModelFiles(unet_file, folder / "vae"), device="cpu", precision="float32")
+    else:
+        from diffusers import DDIMScheduler
+        from safetensors.torch import load_file
+
+        from core.pipeline import make_scheduler
+
+        config = json.loads((folder / "unet" / "config.json").read_text())["model_kwargs"]
+        unet = _StraightforwardModel(load_file(str(unet_file)), config, int(config["sample_size"]))
+        vae = reference_vae(_vae_config(False))
+        vae.load_state_dict(load_file(str(folder / "vae" / "diffusion_pytorch_model.safetensors")))
+        ours = make_scheduler()
+        scheduler = DDIMScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            num_train_timesteps=ours.num_train_timesteps,
+            clip_sample=False,
+            set_alpha_to_one=True,
+            steps_offset=0,
+            timestep_spacing="leading",
+            prediction_type="epsilon",
+        )
+        pipeline = MoebiusPipeline(unet, vae, scheduler, release_between_stages=False)  # type: ignore[arg-type]
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
     mask = np.zeros((512, 512), np.uint8)
     mask[160:352, 192:320] = 255
     start = time.perf_counter()
-    pipeline(image, mask, steps=steps)
+    result = pipeline(image, mask, steps=steps)
     seconds = time.perf_counter() - start
+    np.save(folder / f"result_{implementation}.npy", result)
     return {"seconds": seconds, "steps": steps, "peak_rss_mb": peak_rss_mb(), **pipeline.timings.as_dict()}
 
 
 def bench_end_to_end(steps: int) -> dict[str, Any]:
-    """Whole inpaints by this implementation and by the straightforward transcription, each in its own process."""
+    """Whole inpaints by this implementation and by the straightforward transcription, each in its own process
+    (a third writes the weights first, so that no process's peak includes building them)."""
     import subprocess
+    import tempfile
+
+    import numpy as np
 
     out: dict[str, Any] = {}
-    for implementation in ("optimised", "straightforward"):
-        command = [sys.executable, "-m", "core.benchmark", "--end-to-end-child", implementation, "--steps", str(steps)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        out[implementation] = json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="moebius-bench-") as temp:
+        base = [sys.executable, "-m", "core.benchmark", "--steps", str(steps), "--model-folder", temp]
+        subprocess.run([*base, "--write-model"], capture_output=True, text=True, check=True)
+        for implementation in ("optimised", "straightforward"):
+            done = subprocess.run(
+                [*base, "--end-to-end-child", implementation], capture_output=True, text=True, check=True
+            )
+            out[implementation] = json.loads(done.stdout.strip().splitlines()[-1])
+        # Same seed, same weights: the two pictures should agree up to float32 rounding (a few levels at most).
+        names = ("optimised", "straightforward")
+        results = [np.load(Path(temp) / f"result_{name}.npy").astype(np.int16) for name in names]
+        out["max_pixel_difference"] = int(np.abs(results[0] - results[1]).max())
     out["time_ratio"] = out["optimised"]["seconds"] / out["straightforward"]["seconds"]
     return out
 
@@ -306,8 +390,12 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"    {component:<26} {seconds:8.3f} s")
         vae = section.get("vae")
         if vae:
-            print(f"  VAE encode 512×512           {vae['encode_seconds']:8.3f} s")
-            print(f"  VAE decode 512×512           {vae['decode_seconds']:8.3f} s")
+            for stage in ("encode", "decode"):
+                seconds, reference = vae[f"{stage}_seconds"], vae[f"reference_{stage}_seconds"]
+                print(
+                    f"  VAE {stage} 512×512           {seconds:8.3f} s   reference {reference:.3f} s "
+                    f"({reference / seconds:.2f}× as long), max deviation {vae[f'{stage}_max_deviation']:.1e}"
+                )
     for name in SECTIONS:
         if name in report.get("sections", {}):
             print(f"\n[{name}] {SECTIONS[name][1]}")
@@ -322,7 +410,10 @@ def print_table(report: dict[str, Any]) -> None:
                 f"(encode {run['encode']:.1f}, denoise {run['denoise']:.1f}, decode {run['decode']:.1f}), "
                 f"peak memory {run['peak_rss_mb']:.0f} MiB"
             )
-        print(f"time ratio optimised / straightforward: {100 * e2e['time_ratio']:.0f} %")
+        print(
+            f"time ratio optimised / straightforward: {100 * e2e['time_ratio']:.0f} %; largest pixel difference "
+            f"between the two pictures: {e2e['max_pixel_difference']} levels"
+        )
     print(f"\npeak resident memory {report['peak_rss_mb']:.0f} MiB")
 
 
@@ -343,9 +434,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
     parser.add_argument("--steps", type=int, default=20, help="steps of the end-to-end runs")
     parser.add_argument("--end-to-end-child", choices=("optimised", "straightforward"), help=argparse.SUPPRESS)
+    parser.add_argument("--write-model", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model-folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.write_model:
+        write_end_to_end_model(args.model_folder)
+        return 0
     if args.end_to_end_child:
-        print(json.dumps(end_to_end_child(args.end_to_end_child, args.steps)))
+        print(json.dumps(end_to_end_child(args.end_to_end_child, args.steps, args.model_folder)))
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -308,7 +308,6 @@ class GuardedPipeline(MoebiusPipeline):
         previous = self.info
         cpu = self.cpu_fallback() if self.cpu_fallback is not None else choose_for(_cpu_request("exact"))
         self.model.to(device="cpu", dtype=getattr(torch, cpu.dtype))
-        # nn.Module.to, not diffusers' override, which warns about dtype casts it cannot check.
         nn.Module.to(self.vae, device="cpu", dtype=getattr(torch, cpu.vae_dtype))
         self.device = torch.device("cpu")
         self.dtype = getattr(torch, cpu.dtype)

@@ -325,25 +325,26 @@ class SelfLambda(nn.Module):
         height, width = size
         r = self.pos_conv.weight.shape[-1]
         r2, pad, dim_v = r * r, r // 2, self.dim_v
-        # 1. Per-pixel filters (B, N, h, r²) and the bias term (B, N, h, 1).
-        q_rows = q.reshape(b * n * heads, dim_k)
-        filters = torch.mm(q_rows, self.pos_conv.weight.reshape(dim_k, r2)).reshape(b, n, heads, r2)
+        # 1. The kernels as a (k, r²) matrix: q·W gives every pixel and head its r×r filter (made per band
+        #    below: for all pixels at once they would be the largest tensor of the whole step).
+        kernels = self.pos_conv.weight.reshape(dim_k, r2)
         # 2. Zero-padded channels-last values and a strided view of every pixel's r×r neighbourhood.
         padded = F.pad(v.reshape(b, height, width, dim_v), (0, 0, pad, pad, pad, pad))
         ph, pw = height + 2 * pad, width + 2 * pad
         windows = padded.as_strided(
             (b, height, width, r, r, dim_v), (ph * pw * dim_v, pw * dim_v, dim_v, pw * dim_v, dim_v, 1)
         )
-        # 3. Apply the filters a band of rows at a time.
+        # 3. Make the filters of a band of rows and apply them to the band's neighbourhoods.
         out = torch.empty(b, n, heads, dim_v, dtype=q.dtype, device=q.device)
         rows = max(1, LOCAL_FILTER_CHUNK // (b * width * r2 * dim_v))
         for top in range(0, height, rows):
             bottom = min(height, top + rows)
             band = windows[:, top:bottom].reshape(-1, r2, dim_v)
-            band_filters = filters[:, top * width : bottom * width].reshape(-1, heads, r2)
+            band_q = q[:, top * width : bottom * width].reshape(-1, dim_k)
+            band_filters = torch.mm(band_q, kernels).reshape(-1, heads, r2)
             out[:, top * width : bottom * width] = torch.bmm(band_filters, band).reshape(b, -1, heads, dim_v)
         if self.pos_conv.bias is not None:
-            out += torch.mv(q_rows, self.pos_conv.bias).reshape(b, n, heads, 1)
+            out += torch.mv(q.reshape(b * n * heads, dim_k), self.pos_conv.bias).reshape(b, n, heads, 1)
         return out
 
 
@@ -770,7 +771,12 @@ class MoebiusModel(nn.Module):
         super().__init__()
         self.config = normalize_config(config)
         cfg = self.config
-        self.embedding_layer = nn.Embedding(cfg["num_embeddings"], cfg["encoder_hid_dim"])
+        # The embedding's usual N(0, 1) initialisation, except on the meta device (a model built to receive a
+        # checkpoint), where drawing random numbers would pull in torch's compiler stack (about 80 MB of
+        # modules) for its meta implementation and an empty table is all that is needed.
+        shape = (cfg["num_embeddings"], cfg["encoder_hid_dim"])
+        table = torch.empty(shape) if torch.empty(0).device.type == "meta" else torch.randn(shape)
+        self.embedding_layer = nn.Embedding(cfg["num_embeddings"], cfg["encoder_hid_dim"], _weight=table)
         self.diff_model = MoebiusUNet(
             in_channels=cfg["in_channels"],
             out_channels=cfg["out_channels"],

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from core.cancel import CancelToken
+from core.ddim import DDIMScheduler
 from core.errors import UnsupportedSizeError
 from core.model import COND_IDS, UNCOND_IDS, MoebiusModel
 from core.preview import LatentPreview
@@ -41,7 +42,7 @@ from core.request import (
 from core.vae import VAE_SCALE_FACTOR
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKL, DDIMScheduler
+    from core.autoencoder import AutoencoderKL
 
 # Radius of the Gaussian blur that softens the mask for the reference paste-back.
 PASTE_BLUR_RADIUS = 3
@@ -49,19 +50,7 @@ PASTE_BLUR_RADIUS = 3
 
 def make_scheduler() -> DDIMScheduler:
     """The DDIM scheduler with the reference settings (scaled-linear betas, leading spacing, ε prediction)."""
-    from diffusers import DDIMScheduler
-
-    return DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
-        clip_sample=False,
-        set_alpha_to_one=True,
-        steps_offset=0,
-        timestep_spacing="leading",
-        prediction_type="epsilon",
-    )
+    return DDIMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, steps_offset=0)
 
 
 @dataclass
@@ -97,6 +86,9 @@ class MoebiusPipeline:
             overflows in float16 while the UNet does not.
         split_guidance: default of :meth:`denoise`'s ``split_guidance`` (run the two guidance rows one after
             the other, which needs less memory).
+        release_between_stages: after each stage (encode, denoise, decode) give the resident pages of its
+            memory-mapped weights and the freed activations back to the operating system, so the peak is one
+            stage's need instead of all three (see :mod:`core.resident`); ``None`` means on the CPU only.
     """
 
     def __init__(
@@ -109,6 +101,7 @@ class MoebiusPipeline:
         dtype: torch.dtype = torch.float32,
         vae_dtype: torch.dtype | None = None,
         split_guidance: bool = False,
+        release_between_stages: bool | None = None,
     ) -> None:
         self.model = model
         self.vae = vae
@@ -117,6 +110,9 @@ class MoebiusPipeline:
         self.dtype = dtype
         self.vae_dtype = dtype if vae_dtype is None else vae_dtype
         self.split_guidance = split_guidance
+        self.release_between_stages = (
+            self.device.type == "cpu" if release_between_stages is None else release_between_stages
+        )
         self.scaling_factor = float(vae.config.scaling_factor)
         self.timings = PipelineTimings()
 
@@ -247,6 +243,16 @@ class MoebiusPipeline:
         ]
         return torch.cat(halves)
 
+    def _release(self, *parts: str) -> None:
+        """Hand the memory of a finished stage back (``"unet"`` or VAE parts such as ``"encoder"``)."""
+        if not self.release_between_stages:
+            return
+        from core.resident import release_weights, trim_heap
+
+        modules = [self.model if part == "unet" else getattr(self.vae, part, None) for part in parts]
+        release_weights(*(module for module in modules if isinstance(module, torch.nn.Module)))
+        trim_heap()
+
     # -- the whole call -------------------------------------------------------------------------------------
 
     def __call__(
@@ -301,6 +307,7 @@ class MoebiusPipeline:
             _check(cancel)
             _report(progress, "encode", 1, 2)
             masked_latents = self.encode(masked, generator).float().cpu()
+            self._release("encoder", "quant_conv")
             _report(progress, "encode", 2, 2)
             self.timings.encode = time.perf_counter() - start
             # 3. Mask at latent resolution (nearest, on the uint8 mask) and the initial noise.
@@ -323,12 +330,15 @@ class MoebiusPipeline:
                 preview=preview,
             )
             self.timings.denoise = time.perf_counter() - start
+            self._release("unet")
             # 5. Decode and convert to 8 bits by truncation, as the reference does.
             _check(cancel)
             _report(progress, "decode", 0, 1)
             start = time.perf_counter()
             decoded = self.decode(final.to(self.device))
             result = (decoded[0].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+            del decoded
+            self._release("decoder", "post_quant_conv")
             self.timings.decode = time.perf_counter() - start
             _report(progress, "decode", 1, 1)
         if not paste:

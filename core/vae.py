@@ -1,8 +1,9 @@
-"""The VAE the Moebius checkpoints are used with: a diffusers ``AutoencoderKL`` (f = 8, 4 latent channels).
+"""The VAE the Moebius checkpoints are used with: a KL autoencoder (f = 8, 4 latent channels).
 
 The released VAE folder holds ``config.json`` and ``diffusion_pytorch_model.bin`` (or ``.safetensors``). The
-model is built from the config and the weights are read by the same safe reader as the UNet (pickles only with
-``weights_only=True``), strictly: no missing or unexpected keys.
+model (:class:`core.autoencoder.AutoencoderKL`, the project's own implementation) is built from the config
+and the weights are read by the same safe reader as the UNet (pickles only with ``weights_only=True``),
+strictly: no missing or unexpected keys.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from core.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderKL
+    from core.autoencoder import AutoencoderKL
 
 VAE_WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 # Spatial reduction of the VAE: three stride-2 stages (len(block_out_channels) - 1).
@@ -40,12 +41,12 @@ def read_vae_config(folder: Path) -> dict[str, Any]:
 
 def build_vae(config: Mapping[str, Any], *, meta: bool = False) -> AutoencoderKL:
     """An ``AutoencoderKL`` with the given config (random weights; on the meta device when ``meta``)."""
-    from diffusers import AutoencoderKL
+    from core.autoencoder import AutoencoderKL
 
     if meta:
         with torch.device("meta"):
-            return AutoencoderKL.from_config(dict(config))
-    return AutoencoderKL.from_config(dict(config))
+            return AutoencoderKL(config)
+    return AutoencoderKL(config)
 
 
 def load_vae(
@@ -63,6 +64,5 @@ def load_vae(
     vae = build_vae(config, meta=True)
     check_state_dict(vae, state)
     vae.load_state_dict(state, strict=True, assign=True)
-    # nn.Module.to, not diffusers' override: the latter warns about dtype casts it cannot check here.
-    torch.nn.Module.to(vae, device=device, dtype=dtype)
+    vae.to(device=device, dtype=dtype)
     return vae.eval()
