@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
         "--mask", type=Path, help="mask to show over it (white = fill; default: PHOTO_mask.png if present)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # Used by the installers' build scripts and CI: check that the (frozen) app works, print a report, exit.
+    parser.add_argument("--self-test", action="store_true", help="run the built-in self-test and exit (0: passed)")
+    parser.add_argument(
+        "--screenshot", type=Path, help="with --self-test: save a picture of the window here (and the report as .txt)"
+    )
+    parser.add_argument(
+        "--self-test-model", type=Path, help="with --self-test: a tiny Moebius model folder (default: the bundled one)"
+    )
     return parser
 
 
@@ -52,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("moebius-studio")
     app.setWindowIcon(QIcon(str(resources.ICON_PNG)))
+    if options.self_test:
+        from app.self_test import run_self_test
+
+        return run_self_test(app, options.screenshot, options.self_test_model)
 
     install_crash_handler()
     window = MainWindow()
