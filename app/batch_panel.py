@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import QMimeData, QModelIndex, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
@@ -67,6 +69,7 @@ from core.batch import (
     SharedMasks,
     output_name,
     pair_folder,
+    placed_mask,
     prepare_batch,
 )
 from core.errors import BatchInputError, BatchSettingsChangedError, MoebiusError
@@ -81,6 +84,8 @@ SEED_POLICIES = (
     ("index", "Seed + photo number"),
     ("name", "Seed from the file name"),
 )
+
+EDITOR_BUSY = "The editor is inpainting a photo; Start is available again when it ends."
 
 # Core's hints name command-line options; the window says what to do in the window instead.
 _GUI_HINTS = {
@@ -160,7 +165,7 @@ def settings_line(settings: JobSettings) -> str:
 class BatchWindow(QWidget):
     """The batch panel as a window of its own (closing it while a batch runs only hides it)."""
 
-    redo_requested = Signal(object, object)  # photo Path, mask Path | None: open it in the editor
+    redo_requested = Signal(object, object)  # photo Path, mask Path | MaskMaker | None: open it in the editor
 
     def __init__(
         self, service: InferenceService, settings: Callable[[], JobSettings], parent: QWidget | None = None
@@ -303,8 +308,13 @@ class BatchWindow(QWidget):
         bars.setSpacing(4)
         bars.addWidget(self.overall)
         bars.addWidget(self.current)
+        # Says why Start is off while the editor inpaints (the batch would otherwise wait unseen behind it).
+        self.wait_label = QLabel(EDITOR_BUSY)
+        self.wait_label.setWordWrap(True)
+        self.wait_label.hide()
         run_row = QHBoxLayout()
         run_row.addLayout(bars, 1)
+        run_row.addWidget(self.wait_label)
         run_row.addWidget(self.start_button)
         run_row.addWidget(self.pause_button)
         run_row.addWidget(self.cancel_button)
@@ -336,10 +346,11 @@ class BatchWindow(QWidget):
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self.set_paused)
         self.cancel_button.clicked.connect(self.cancel)
-        self.review.redo_requested.connect(self.redo_requested)
+        self.review.redo_requested.connect(self.redo)
         self.summary_panel.open_folder.connect(self._open_output_folder)
         QShortcut(QKeySequence("Esc"), self, self.cancel)
 
+        self.service.jobs_changed.connect(self._update_controls)
         worker = self.service.worker
         worker.progressed.connect(self._model_loading)
         worker.batch_progressed.connect(self._progressed)
@@ -532,6 +543,9 @@ class BatchWindow(QWidget):
         """Check everything, then queue the batch in the inference thread; ``None`` when it cannot start."""
         if self.running:
             return None
+        if self.service.editor_running:
+            self.show_message(EDITOR_BUSY)
+            return None
         self.show_message("")
         self.show_note("")
         if not any(row.processable for row in self.model.rows):
@@ -628,6 +642,29 @@ class BatchWindow(QWidget):
         self.current.setFormat("Cancelling…")
         self.cancel_button.setEnabled(False)
 
+    def redo(self, photo: Path, mask: Path | None) -> None:
+        """Ask the editor to open a reviewed photo with the mask exactly as the batch laid it on.
+
+        A shared mask is stretched or anchored to each photo, so its file alone rarely fits the photo; core's
+        :func:`~core.batch.placed_mask` makes the same mask the batch filled, once the editor knows the size.
+        """
+        pairing = self._planned_pairing(photo)
+        if self.plan is None or pairing is None or not pairing.ready:
+            self.redo_requested.emit(photo, mask)
+            return
+        plan = self.plan
+
+        def batch_mask(width: int, height: int) -> npt.NDArray[np.uint8]:
+            return placed_mask(plan, pairing, width, height)[1]
+
+        self.redo_requested.emit(photo, batch_mask)
+
+    def _planned_pairing(self, photo: Path) -> Pairing | None:
+        """How the last batch paired ``photo`` (the table may have been re-paired since)."""
+        if self.plan is None:
+            return None
+        return next((item.pairing for item in self.plan.files if item.pairing.photo == photo), None)
+
     def _model_loading(self, job_id: int, event: ProgressEvent) -> None:
         if self.job is None or job_id != self.job.id:
             return
@@ -691,11 +728,17 @@ class BatchWindow(QWidget):
             self.current.setValue(0)
             self.current.setFormat("Paused — press Resume to go on")
 
+    def done_counts(self) -> tuple[int, int]:
+        """``(photos processed, photos to process)`` of the current or last batch (failures count as processed)."""
+        if self.plan is None:
+            return 0, 0
+        processed = sum(1 for r in self.results if r.status in ("done", "failed") and self._was_processed(r))
+        return processed, self.plan.count("process")
+
     def _show_overall(self) -> None:
         if self.plan is None:
             return
-        to_do = self.plan.count("process")
-        processed = sum(1 for r in self.results if r.status in ("done", "failed") and self._was_processed(r))
+        processed, to_do = self.done_counts()
         self.overall.setRange(0, max(1, to_do))
         self.overall.setValue(processed)
         failed = sum(1 for r in self.results if r.status == "failed")
@@ -756,7 +799,10 @@ class BatchWindow(QWidget):
     def _update_controls(self) -> None:
         running = self.running
         ready = any(row.processable for row in self.model.rows)
-        self.start_button.setEnabled(not running and ready)
+        editor_busy = self.service.editor_running and not running
+        self.start_button.setEnabled(not running and ready and not editor_busy)
+        self.start_button.setToolTip(EDITOR_BUSY if editor_busy else "")
+        self.wait_label.setVisible(editor_busy)
         self.start_button.setText("Start Again" if self.summary is not None and not running else "Start")
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running and not (self.job is not None and self.job.cancel.cancelled))

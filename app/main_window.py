@@ -49,7 +49,7 @@ from app.batch_panel import BatchWindow, batch_inputs
 from app.canvas import BRUSH, ERASER, LASSO, MAX_BRUSH, MIN_BRUSH, RECTANGLE, Canvas
 from app.canvas_view import CanvasView
 from app.models_dialog import ModelsDialog
-from app.photo_loader import ASYNC_PIXELS, LoadedPhoto, PhotoLoader, header_size, load_photo
+from app.photo_loader import ASYNC_PIXELS, LoadedPhoto, MaskSource, PhotoLoader, header_size, load_photo
 from app.qt_image import paste_rgb, rgb_to_rgb32
 from app.review import ReviewController, ReviewedResult
 from app.settings_panel import SettingsPanel
@@ -66,6 +66,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 MAX_RECENT = 10
 GROW_STEP = 8  # photo pixels per Grow/Shrink
 DEVICE_PROBE_DELAY_MS = 1500
+RUN_TIP = "Fill the masked area (Ctrl+Enter)"
+BATCH_BUSY = "A batch is running, so Inpaint waits until it ends; File → Batch… shows its progress."
 U8 = npt.NDArray[np.uint8]
 
 
@@ -151,7 +153,12 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.setTextVisible(True)
         self.progress.hide()
+        # While a batch runs the editor cannot inpaint (its job would wait behind the whole batch); this says so.
+        self.batch_label = QLabel(BATCH_BUSY)
+        self.batch_label.setObjectName("BatchRunningLabel")
+        self.batch_label.hide()
         status = self.statusBar()
+        status.addPermanentWidget(self.batch_label)
         status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.size_label)
         status.addPermanentWidget(self.zoom_label)
@@ -247,9 +254,7 @@ class MainWindow(QMainWindow):
             "&Actual Size (100 %)", lambda: self.canvas.set_zoom(1.0), [key("Ctrl+1")]
         )
 
-        self.run_action = self._action(
-            "&Inpaint", self.run_inpaint, [key("Ctrl+Return"), key("Ctrl+Enter")], "Fill the masked area (Ctrl+Enter)"
-        )
+        self.run_action = self._action("&Inpaint", self.run_inpaint, [key("Ctrl+Return"), key("Ctrl+Enter")], RUN_TIP)
         self.cancel_action = self._action("&Cancel", self.cancel_run, [key("Esc")], "Stop the running inpaint (Esc)")
         self.accept_action = self._action("&Accept Result", self.accept_result, [key("Ctrl+Shift+Return")])
         self.discard_action = self._action("&Discard Result", self.discard_result, [key("Ctrl+Backspace")])
@@ -396,6 +401,7 @@ class MainWindow(QMainWindow):
         self.panel.changed.connect(lambda _settings: self.update_model_banner())
         self.panel.device_changed.connect(self.service.describe_device)
         self.undo_stack.indexChanged.connect(self._update_actions)
+        self.service.jobs_changed.connect(self._update_actions)
         worker = self.service.worker
         worker.started.connect(self._job_started)
         worker.progressed.connect(self._job_progressed)
@@ -495,6 +501,7 @@ class MainWindow(QMainWindow):
         has_photo = self.current_pixels is not None
         running = self.job is not None
         reviewing = self.pending_result is not None
+        batch = self.service.batch_running
         for action in (
             self.save_action,
             self.save_as_action,
@@ -503,11 +510,16 @@ class MainWindow(QMainWindow):
             self.invert_mask_action,
         ):
             action.setEnabled(has_photo)
-        self.run_action.setEnabled(has_photo and not running and not reviewing)
+        self.run_action.setEnabled(has_photo and not running and not reviewing and not batch)
+        self.run_action.setToolTip(BATCH_BUSY if batch else RUN_TIP)
+        self.run_action.setStatusTip(BATCH_BUSY if batch else RUN_TIP)  # menus show it when hovered
         self.cancel_action.setEnabled(running)
-        for action in (self.accept_action, self.discard_action, self.again_action):
+        for action in (self.accept_action, self.discard_action):
             action.setEnabled(reviewing and not running)
-        self.again_button.setEnabled(reviewing and not running)
+        self.again_action.setEnabled(reviewing and not running and not batch)
+        self.again_button.setEnabled(reviewing and not running and not batch)
+        self.again_button.setToolTip(BATCH_BUSY if batch else "")
+        self.batch_label.setVisible(batch)
         # The title stays the app's name (the photo is named in the status bar); a star marks unsaved results.
         self.setWindowTitle(f"{APP_TITLE} *" if self.has_unsaved_changes else APP_TITLE)
 
@@ -530,8 +542,9 @@ class MainWindow(QMainWindow):
         if chosen:
             self.open_image(Path(chosen))
 
-    def open_image(self, path: Path, mask_path: Path | None = None) -> bool:
-        """Open a photo (and its mask: ``mask_path``, else ``NAME_mask.png`` beside it, if any).
+    def open_image(self, path: Path, mask: MaskSource | None = None) -> bool:
+        """Open a photo and its mask: ``mask`` (a file, or a :data:`~app.photo_loader.MaskMaker` that makes it
+        for the photo), else ``NAME_mask.png`` beside it, if any.
 
         Small photos open before this returns; large ones are decoded on a thread and appear when ready
         (``loading`` is true meanwhile). Returns false when the photo could not be opened (or the user kept
@@ -542,10 +555,10 @@ class MainWindow(QMainWindow):
             return False
         size = header_size(path)
         if size.isValid() and size.width() * size.height() > ASYNC_PIXELS:
-            self._start_loader(path, mask_path)
+            self._start_loader(path, mask)
             return True
         try:
-            loaded = load_photo(path, mask_path)
+            loaded = load_photo(path, mask)
         except MoebiusError as error:
             self._open_failed(error.user_message())
             return False
@@ -559,13 +572,13 @@ class MainWindow(QMainWindow):
     def loading(self) -> bool:
         return self._loader is not None
 
-    def _start_loader(self, path: Path, mask_path: Path | None) -> None:
+    def _start_loader(self, path: Path, mask: MaskSource | None) -> None:
         if self._loader is not None:
             # Only the newest request counts; the old thread finishes on its own and is ignored.
             self._loader.loaded.disconnect()
             self._loader.failed.disconnect()
             self._old_loaders.append(self._loader)
-        loader = PhotoLoader(path, mask_path)
+        loader = PhotoLoader(path, mask)
         loader.loaded.connect(self._loader_done)
         loader.failed.connect(self._loader_failed)
         self._loader = loader
@@ -631,6 +644,27 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save,
         )
+
+    def may_stop_batch(self) -> bool:
+        """Before quitting: whether a running batch may be stopped (true when none runs)."""
+        if not self.service.batch_running:
+            return True
+        done, total = self.batch_window.done_counts() if self.batch_window is not None else (0, 0)
+        return self.ask_stop_batch(done, total)
+
+    def ask_stop_batch(self, done: int, total: int) -> bool:
+        """The stop-the-batch question (a separate method so tests can answer it); true for Stop and Quit."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Batch running")
+        box.setText(
+            f"A batch is running ({done} of {total} done). Stop it and quit?\n\n"
+            "Finished photos are kept; starting the batch again continues where it stopped."
+        )
+        stop = box.addButton("Stop and Quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is stop
 
     def confirm(self, title: str, text: str) -> bool:
         """A yes/no question (a separate method so tests can answer it)."""
@@ -760,6 +794,9 @@ class MainWindow(QMainWindow):
         """Queue an inpaint of the current mask; returns the job, or ``None`` when there is nothing to do."""
         if self.current_pixels is None or self.job is not None:
             return None
+        if self.service.batch_running:
+            self.show_message(BATCH_BUSY)  # never a job that waits unseen behind the whole batch
+            return None
         if self.pending_result is not None:
             self.review.close()  # the result stays in the history
         mask = self.canvas.mask_array
@@ -785,6 +822,9 @@ class MainWindow(QMainWindow):
     def run_again(self) -> Job | None:
         """Run the reviewed result's mask again with a fresh random seed; the result stays in the history."""
         if self.pending_result is None:
+            return None
+        if self.service.batch_running:  # before the review closes: the result stays under review
+            self.show_message(BATCH_BUSY)
             return None
         self.review.variation()
         return self.job
@@ -1026,7 +1066,8 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About Moebius Studio", self.about_text())
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_keep_changes():
+        # Both questions come before anything stops: a Cancel in the second still leaves the batch running.
+        if not self.may_stop_batch() or not self.maybe_keep_changes():
             event.ignore()
             return
         self._save_window()

@@ -6,6 +6,7 @@ big ones are decoded on a short-lived thread so the window keeps responding whil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,12 @@ from app.worker import forget_foreign_thread
 from core.imageio import Photo, read_image, read_mask
 
 ASYNC_PIXELS = 4_000_000  # photos larger than this are decoded off the GUI thread
+
+MaskMaker = Callable[[int, int], npt.NDArray[np.uint8]]
+"""``(width, height) of the upright photo -> its mask``: a mask made for the photo rather than read from a file
+(the batch's Redo: a shared mask stretched or anchored to this photo, as the batch filled it)."""
+
+MaskSource = Path | MaskMaker
 
 
 @dataclass
@@ -57,20 +64,30 @@ def reduced_copy(image: QImage) -> QImage | None:
     )
 
 
-def load_photo(path: Path, mask_path: Path | None = None) -> LoadedPhoto:
-    """Decode a photo and its mask (given, or ``name_mask.png`` beside it). Raises core's ImageReadError."""
+def load_photo(path: Path, mask_source: MaskSource | None = None) -> LoadedPhoto:
+    """Decode a photo and its mask (a file or a :data:`MaskMaker`; else ``name_mask.png`` beside it, if any).
+
+    Raises core's errors for an unreadable photo or mask; a mask of another size is only noted.
+    """
     photo = read_image(path)
     image = rgb_to_rgb32(photo.pixels)
-    mask_file = mask_path or sibling_mask(path)
+    source = mask_source or sibling_mask(path)
     mask, note = None, ""
-    if mask_file is not None:
-        values = read_mask(mask_file)
-        if values.shape == photo.pixels.shape[:2]:
+    if source is not None:
+        values, note = _mask_values(source, photo)
+        if values is not None:
             mask = np.where(values >= 128, 255, 0).astype(np.uint8)
             note = f"mask {float((mask > 0).mean()):.1%} of the photo"
-        else:
-            note = "mask not loaded: its size differs from the photo's"
     return LoadedPhoto(Path(path), photo, image, reduced_copy(image), mask, note)
+
+
+def _mask_values(source: MaskSource, photo: Photo) -> tuple[npt.NDArray[np.uint8] | None, str]:
+    """The mask's values at the photo's size, or ``None`` with why it was not loaded."""
+    # A plain string path is not callable either, so callers that pass one keep working.
+    values = source(photo.width, photo.height) if callable(source) else read_mask(source)
+    if values.shape != photo.pixels.shape[:2]:
+        return None, "mask not loaded: its size differs from the photo's"
+    return values, ""
 
 
 class PhotoLoader(QThread):
@@ -79,16 +96,16 @@ class PhotoLoader(QThread):
     loaded = Signal(object)  # LoadedPhoto
     failed = Signal(str)
 
-    def __init__(self, path: Path, mask_path: Path | None = None) -> None:
+    def __init__(self, path: Path, mask_source: MaskSource | None = None) -> None:
         super().__init__()
         self.path = path
-        self.mask_path = mask_path
+        self.mask_source = mask_source
 
     def run(self) -> None:
         from core.errors import MoebiusError
 
         try:
-            loaded = load_photo(self.path, self.mask_path)
+            loaded = load_photo(self.path, self.mask_source)
         except MoebiusError as error:
             self.failed.emit(error.user_message())
         except MemoryError:

@@ -285,6 +285,8 @@ class InferenceWorker(QObject):
 class InferenceService(QObject):
     """The GUI side: owns the thread and the worker, queues jobs, cancels them."""
 
+    jobs_changed = Signal()  # a job or batch was queued or ended: the windows update what may start now
+
     _submit = Signal(object)
     _submit_batch = Signal(object)
     _describe = Signal()
@@ -311,12 +313,14 @@ class InferenceService(QObject):
         """Queue a job; its signals carry ``job.id``."""
         self.pending[job.id] = job
         self._submit.emit(job)
+        self.jobs_changed.emit()
         return job
 
     def submit_batch(self, job: BatchJob) -> BatchJob:
         """Queue a batch; it runs after the jobs queued before it, in the same thread and with the same model."""
         self.pending[job.id] = job
         self._submit_batch.emit(job)
+        self.jobs_changed.emit()
         return job
 
     def cancel_all(self) -> None:
@@ -330,8 +334,19 @@ class InferenceService(QObject):
     def busy(self) -> bool:
         return bool(self.pending)
 
+    @property
+    def batch_running(self) -> bool:
+        """Whether a batch is queued or running: an editor job would wait behind all of it."""
+        return any(isinstance(job, BatchJob) for job in self.pending.values())
+
+    @property
+    def editor_running(self) -> bool:
+        """Whether an editor inpaint is queued or running: a batch would wait behind it."""
+        return any(isinstance(job, Job) for job in self.pending.values())
+
     def _done(self, job_id: int, *_: object) -> None:
-        self.pending.pop(job_id, None)
+        if self.pending.pop(job_id, None) is not None:
+            self.jobs_changed.emit()
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel everything and stop the thread; returns whether it ended within ``timeout_ms``."""
@@ -339,4 +354,8 @@ class InferenceService(QObject):
             return True
         self.cancel_all()
         self._release.emit()  # the release slot quits the thread's loop once it has run
-        return bool(self.inference_thread.wait(timeout_ms))
+        ended = bool(self.inference_thread.wait(timeout_ms))
+        if ended:
+            # Their last signals may never be delivered now; nothing runs, so nothing is pending either.
+            self.pending.clear()
+        return ended

@@ -10,9 +10,9 @@ does differently is memory and work at full resolution, where a 512×512 frame w
   resnet holds three full-size tensors at its peak instead of five;
 * feature maps stay channels-last, the layout the CPU convolutions work in, so no convolution makes a
   re-laid-out copy of its input;
-* a 2× nearest-neighbour upsampling followed by a 3×3 convolution is computed as four 2×2 convolutions on the
-  small input, one per output phase, written straight into the large output: the upsampled copy is never
-  made and the convolution does 4 instead of 9 multiply-adds per output value and channel pair.
+* a 2× nearest-neighbour upsampling followed by a 3×3 convolution is computed on the small input, phase by
+  phase, straight into the large output (:mod:`core.upsample`): the upsampled copy is never made and the
+  convolution does 4 instead of 9 multiply-adds per output value and channel pair.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from core.upsample import upsample_conv3x3
 
 NORM_EPS = 1e-6
 # Feature maps are kept channels-last: the CPU convolutions then read and write them as they are, where a
@@ -131,13 +133,8 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """2× nearest-neighbour upsampling followed by a 3×3 convolution, without making the upsampled copy.
-
-    Output pixel (2i + a, 2j + b) of the convolution over the upsampled map reads input rows i − 1 … i + 1 in
-    a pattern fixed by its phase (a, b): for a = 0 rows i − 1, i, i (so kernel rows 1 and 2 act on the same
-    input row and can be summed), for a = 1 rows i, i, i + 1. Each phase is therefore a 2×2 convolution of
-    the small input with summed kernel taps, and zero padding of the upsampled map is zero padding of the
-    input. The four phases are computed one after another and written into the strided output.
+    """2× nearest-neighbour upsampling followed by a 3×3 convolution, evaluated on the small input with 4/9
+    of the work and without the upsampled copy (see :mod:`core.upsample`).
 
     Args:
         channels: channels in and out.
@@ -147,25 +144,8 @@ class Upsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
-    @staticmethod
-    def _fold(weight: Tensor, phase: int, dim: int) -> Tensor:
-        """Sum the 3 taps along ``dim`` into the 2 that phase ``phase`` sees: (0, 1+2) or (0+1, 2)."""
-        first, middle, last = weight.unbind(dim)
-        pair = (first, middle + last) if phase == 0 else (first + middle, last)
-        return torch.stack(pair, dim)
-
     def forward(self, x: Tensor) -> Tensor:
-        batch, channels, height, width = x.shape
-        weight, bias = self.conv.weight, self.conv.bias
-        out = x.new_empty(batch, weight.shape[0], 2 * height, 2 * width).contiguous(memory_format=CHANNELS_LAST)
-        for a in (0, 1):
-            rows = self._fold(weight, a, 2)
-            for b in (0, 1):
-                kernel = self._fold(rows, b, 3)
-                # Phase 0 reads the previous row/column and this one; phase 1 this one and the next.
-                padded = F.pad(x, (1 - b, b, 1 - a, a))
-                out[:, :, a::2, b::2] = F.conv2d(padded, kernel, bias)
-        return out
+        return upsample_conv3x3(x, self.conv.weight, self.conv.bias)
 
 
 class DownBlock(nn.Module):

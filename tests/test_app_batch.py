@@ -16,13 +16,14 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.batch_panel import BatchWindow, batch_inputs, pair_inputs
 from app.batch_table import DONE, FAILED, NOT_PHOTO, PROBLEM, READY, SKIPPED
 from app.main_window import MainWindow
 from app.worker import InferenceService
+from core.batch import MaskPlacement, SharedMasks
 from core.cancel import CancelToken
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
 from core.settings import JobSettings
@@ -390,7 +391,7 @@ def test_a_read_only_output_folder_is_refused_before_anything_runs(
         batch.output_edit.setText(str(locked))
         assert batch.start() is None
         text = batch.message.text()
-        assert batch.message.isVisible() and "cannot be written" in text and "read-only" in text
+        assert batch.message.isVisible() and f"{locked} is read-only" in text and "probe" not in text
         assert "Choose another output folder" in text and "with -o" not in text
         assert not batch.running and not engine.requests and list(locked.iterdir()) == []
     finally:
@@ -428,6 +429,116 @@ def test_redo_opens_the_photo_with_its_mask_in_the_editor(
     assert studio.current_pixels is not None
     np.testing.assert_array_equal(studio.current_pixels, photo_pixels(2))
     np.testing.assert_array_equal(studio.canvas.mask_array >= 128, mask_pixels() >= 128)
+
+
+@pytest.mark.parametrize("placement", [MaskPlacement(), MaskPlacement("anchor", "bottom-right")])
+def test_redo_with_a_shared_mask_opens_the_mask_as_the_batch_laid_it_on(
+    studio: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path, placement: MaskPlacement
+) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for seed, name in enumerate(("a.png", "b.png")):
+        Image.fromarray(photo_pixels(seed)).save(shoot / name)
+    small = np.zeros((SIZE[1] // 2, SIZE[0] // 2), np.uint8)  # half the photos' size: the editor would refuse it
+    small[4:16, 6:20] = 255
+    Image.fromarray(small).save(tmp_path / "one-mask.png")
+    window = studio.show_batch([shoot])
+    window.shared = SharedMasks(default=tmp_path / "one-mask.png", placement=placement)
+    window.repair()
+    window.start()
+    wait_until_finished(qtbot, window)
+    tile = window.review.tile_for(shoot / "b.png")
+    assert tile is not None
+    tile.redo_button.click()
+    qtbot.waitUntil(lambda: studio.photo_path == shoot / "b.png")
+    filled = next(r.mask for r in engine.requests if np.array_equal(r.image, photo_pixels(1)))
+    assert (studio.canvas.mask_array >= 128).any()
+    np.testing.assert_array_equal(studio.canvas.mask_array >= 128, filled >= 128)
+    assert "not loaded" not in studio.statusBar().currentMessage()
+
+
+# -- the editor and the batch share one inference thread ---------------------------------------------------
+
+
+def open_with_mask(qtbot: QtBot, studio: MainWindow, shoot: Path, name: str = "a.png") -> None:
+    assert studio.open_image(shoot / name, shoot / "masks" / name)
+    qtbot.waitUntil(lambda: studio.photo_path == shoot / name)
+    assert studio.run_action.isEnabled()
+
+
+def test_the_editor_cannot_inpaint_while_a_batch_runs_and_says_why(
+    studio: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path
+) -> None:
+    shoot = make_shoot(tmp_path / "shoot")
+    open_with_mask(qtbot, studio, shoot)
+    engine.hold_call = 1
+    window = studio.show_batch([shoot])
+    assert window.start() is not None
+    qtbot.waitUntil(engine.held.is_set)
+    assert not studio.run_action.isEnabled()
+    assert "batch is running" in studio.run_action.toolTip() and "File → Batch…" in studio.run_action.toolTip()
+    assert studio.batch_label.isVisibleTo(studio)
+    studio.run_action.trigger()  # the menu item, the toolbar button and Ctrl+Enter all go through the action
+    assert studio.job is None
+    assert studio.run_inpaint() is None and studio.job is None  # called directly: refused with the reason
+    assert "batch is running" in studio.message.text()
+    engine.release.set()
+    wait_until_finished(qtbot, window)
+    assert studio.run_action.isEnabled() and not studio.batch_label.isVisibleTo(studio)
+    assert studio.run_action.toolTip().startswith("Fill the masked area")
+
+
+def test_the_batch_cannot_start_while_the_editor_inpaints_and_says_why(
+    studio: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path
+) -> None:
+    shoot = make_shoot(tmp_path / "shoot")
+    open_with_mask(qtbot, studio, shoot)
+    engine.hold_call = 1
+    assert studio.run_inpaint() is not None
+    qtbot.waitUntil(engine.held.is_set)
+    window = studio.show_batch([shoot])
+    assert not window.start_button.isEnabled() and window.wait_label.isVisibleTo(window)
+    assert "editor is inpainting" in window.start_button.toolTip()
+    assert window.start() is None and not window.running
+    assert "editor is inpainting" in window.message.text()
+    engine.release.set()
+    qtbot.waitUntil(lambda: studio.job is None)
+    assert window.start_button.isEnabled() and not window.wait_label.isVisibleTo(window)
+    assert window.start() is not None
+    wait_until_finished(qtbot, window)
+
+
+def test_quitting_during_a_batch_asks_first_and_still_asks_about_unsaved_changes(
+    studio: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shoot = make_shoot(tmp_path / "shoot")
+    open_with_mask(qtbot, studio, shoot)
+    studio.run_inpaint()
+    qtbot.waitUntil(lambda: studio.pending_result is not None)
+    studio.accept_result()
+    assert studio.has_unsaved_changes
+    engine.hold_call = 3  # the editor's was the first call, photo a the second: hold photo b
+    window = studio.show_batch([shoot])
+    assert window.start() is not None
+    qtbot.waitUntil(lambda: engine.held.is_set() and window.done_counts()[0] == 1)
+    stop_answers, save_answers = [False, True, True], [QMessageBox.StandardButton.Cancel]
+    asked: list[tuple[int, int]] = []
+
+    def ask_stop_batch(done: int, total: int) -> bool:
+        asked.append((done, total))
+        return stop_answers.pop(0) if stop_answers else True
+
+    monkeypatch.setattr(studio, "ask_stop_batch", ask_stop_batch)
+    monkeypatch.setattr(
+        studio, "ask_save_changes", lambda: save_answers.pop(0) if save_answers else QMessageBox.StandardButton.Discard
+    )
+    assert not studio.close()  # Cancel in the batch question: nothing asked about the photo, nothing stops
+    assert window.running and not window.job.cancel.cancelled and len(save_answers) == 1  # type: ignore[union-attr]
+    assert not studio.close()  # Stop and Quit, then Cancel about the unsaved photo: still nothing stops
+    assert window.running and not window.job.cancel.cancelled and not save_answers  # type: ignore[union-attr]
+    assert studio.close()  # Stop and Quit, Discard: the batch is cancelled and the thread ends
+    assert asked[0] == (1, window.plan.count("process"))  # type: ignore[union-attr]
+    assert not studio.service.inference_thread.isRunning()
 
 
 # -- the real model ------------------------------------------------------------------------------------------

@@ -65,12 +65,21 @@ def test_released_layout_matches_the_manifest(shared_dir: Path) -> None:
     assert sum(value.numel() for value in state.values()) == 83_653_863
 
 
-def test_upsampling_by_phases_equals_upsample_then_convolve() -> None:
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_upsampling_by_phases_equals_upsample_then_convolve(channels_last: bool, with_bias: bool) -> None:
     torch.manual_seed(1)
     block = Upsample(8).eval()
+    if not with_bias:
+        block.conv.bias = None
     x = torch.randn(2, 8, 7, 5)
-    expected = block.conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
-    torch.testing.assert_close(block(x), expected, atol=1e-5, rtol=0)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected = block.conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        got = block(x)
+    assert got.shape == (2, 8, 14, 10) and got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
 def test_unsupported_configs_are_refused() -> None:

@@ -3,7 +3,9 @@ not stop the batch, refusals before any work, resume and settings changes, cance
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -114,6 +116,29 @@ def test_unusable_output_folders_are_refused_before_any_work(tmp_path: Path, whe
     with pytest.raises(BatchInputError):
         prepare_batch(pair_folder(folder), out, BatchOptions(settings=CLASSIC))
     assert not list(folder.glob("*_inpainted*"))
+
+
+def test_a_read_only_output_folder_is_named_once_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_folder(tmp_path / "in", 1)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_open = os.open
+
+    # Refuse new files the way a read-only disk does (chmod would not stop root).
+    def refusing_open(path: str | os.PathLike[str], flags: int, *args: int, **kwargs: object) -> int:
+        if Path(path).parent == locked and flags & os.O_CREAT:
+            raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(BatchInputError) as caught:
+        prepare_batch(pair_folder(folder), locked, BatchOptions(settings=CLASSIC))
+    message = caught.value.message
+    assert message == f"The output folder {locked} is read-only, so no results can be written there."
+    assert "Choose another output folder" in (caught.value.hint or "")
+    assert list(locked.iterdir()) == []
 
 
 def test_output_names_by_template_and_clashes(tmp_path: Path) -> None:

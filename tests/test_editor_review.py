@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QNativeGestureEvent, QPalette, QPointingDevice
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QSize, QSizeF, Qt
+from PySide6.QtGui import QColor, QImage, QNativeGestureEvent, QPalette, QPointingDevice, QUndoStack
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 from test_app_editor import FILL, FakeEngine, editor, engine, make_window, open_photo, stroke, wait_for_result
 
+from app.canvas import Canvas
+from app.canvas_view import CanvasView, bars_needed
 from app.main_window import MainWindow
 from core.cancel import CancelToken
 from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
@@ -337,7 +339,7 @@ def test_pinch_zoom_and_scroll_bars(editor: MainWindow, qtbot: QtBot, tmp_path: 
     canvas = editor.canvas
     view = editor.canvas_view
     canvas.fit()
-    assert not view.horizontal.isEnabled()
+    assert not view.horizontal.isEnabled() and not view.horizontal.isVisibleTo(view)
     zoom = canvas.zoom
     centre = QPointF(canvas.width() / 2, canvas.height() / 2)
     event = QNativeGestureEvent(
@@ -354,12 +356,76 @@ def test_pinch_zoom_and_scroll_bars(editor: MainWindow, qtbot: QtBot, tmp_path: 
     assert canvas.zoom == pytest.approx(zoom * 2)
     canvas.set_zoom(4.0)
     assert view.horizontal.isEnabled() and view.vertical.isEnabled()
+    assert view.horizontal.isVisibleTo(view) and view.vertical.isVisibleTo(view)
     before = canvas.offset
     view.horizontal.setValue(view.horizontal.value() + 100)
     assert canvas.offset.x() == pytest.approx(before.x() - 100)
     assert canvas.offset.y() == pytest.approx(before.y())
     canvas.pan_by(QPointF(0, -50))
     assert view.vertical.value() == round(-canvas.offset.y())
+
+
+class ShowHideCounter(QObject):
+    """Counts how often the watched widgets are shown or hidden."""
+
+    def __init__(self, *widgets: QWidget) -> None:
+        super().__init__()
+        self.count = 0
+        for widget in widgets:
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Hide):
+            self.count += 1
+        return False
+
+
+def test_scroll_bars_show_only_while_the_photo_overflows_and_settle_at_the_boundary(qtbot: QtBot) -> None:
+    canvas = Canvas(QUndoStack())
+    view = CanvasView(canvas)
+    qtbot.addWidget(view)
+    photo = QImage(400, 300, QImage.Format.Format_RGB32)
+    photo.fill(QColor(90, 120, 150))
+    canvas.set_photo(photo)
+    view.resize(700, 500)
+    view.show()
+    qtbot.waitExposed(view)
+    canvas.fit()
+    qtbot.wait(20)
+    assert not view.horizontal.isVisible() and not view.vertical.isVisible()  # the whole photo fits
+    assert canvas.size() == view.size()
+
+    canvas.set_zoom(2.0)  # 800 × 600 on screen
+    bar_w, bar_h = view.vertical.sizeHint().width(), view.horizontal.sizeHint().height()
+    counter = ShowHideCounter(view.horizontal, view.vertical)
+    # (view size, expected horizontal bar, expected vertical bar). The first fits only without bars: half a
+    # bar too narrow with them, which is where hiding and showing could chase each other.
+    for size, wide, tall in (
+        (QSize(800 + bar_w // 2, 600 + bar_h // 2), False, False),
+        (QSize(800 + bar_w // 2, 590), True, True),  # too short, and the vertical bar makes it too narrow
+        (QSize(800 + bar_w + 10, 590), False, True),
+        (QSize(700, 500), True, True),
+        (QSize(800 + bar_w // 2, 600 + bar_h // 2), False, False),
+    ):
+        view.resize(size)
+        qtbot.wait(30)
+        assert (view.horizontal.isVisible(), view.vertical.isVisible()) == (wide, tall), size
+        settled = counter.count
+        qtbot.wait(60)
+        assert counter.count == settled, f"the bars kept toggling at {size}"
+        room = QSize(size.width() - (bar_w if tall else 0), size.height() - (bar_h if wide else 0))
+        assert canvas.size() == room
+        assert view.horizontal.maximum() == (800 - room.width() if wide else 0)
+
+
+def test_bars_needed_counts_the_room_the_other_bar_takes() -> None:
+    bars = QSize(15, 15)
+    assert bars_needed(QSizeF(400, 300), QSize(400, 300), bars) == (False, False)
+    assert bars_needed(QSizeF(400.3, 300), QSize(400, 300), bars) == (False, False)  # rounding, not overflow
+    assert bars_needed(QSizeF(395, 310), QSize(400, 300), bars) == (True, True)
+    assert bars_needed(QSizeF(380, 310), QSize(400, 300), bars) == (False, True)
+    assert bars_needed(QSizeF(410, 290), QSize(400, 300), bars) == (True, True)
+    assert bars_needed(QSizeF(410, 280), QSize(400, 300), bars) == (True, False)
 
 
 # -- settings panel and looks --------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from core.errors import (
     BatchInputError,
     BatchSettingsChangedError,
     CancelledError,
+    MaskError,
     MoebiusError,
     OutputError,
 )
@@ -422,8 +423,6 @@ def _check_template(template: str) -> None:
 
 def _output_folder(out: Path) -> Path:
     """Make sure results can be written into ``out``; create it when only the folder itself is missing."""
-    from core.imageio import check_output_path
-
     if not out.exists() and out.parent.is_dir():
         try:
             out.mkdir()
@@ -432,12 +431,37 @@ def _output_folder(out: Path) -> Path:
     if not out.is_dir():
         state = "is not a folder" if out.exists() else "does not exist, nor does the folder it would go in"
         raise BatchInputError(f"The output folder {out} {state}.")
-    try:
-        # A probe file catches read-only folders and read-only disks, whatever the permission bits say.
-        check_output_path(out / "probe.png", overwrite=True)
-    except OutputError as error:
-        raise BatchInputError(f"The output folder {out} cannot be written: {error.message}") from None
+    refusal = _write_refusal(out)
+    if refusal is not None:
+        raise BatchInputError(
+            f"The output folder {out} {refusal}, so no results can be written there.",
+            hint="Choose another output folder with -o, or make this one writable.",
+        )
     return out
+
+
+def _write_refusal(folder: Path) -> str | None:
+    """Why ``folder`` refuses new files (``"is read-only"``, ``"is on a full disk"``…), or ``None`` when it takes them.
+
+    Creating and removing a hidden file catches read-only folders and read-only disks, whatever the permission
+    bits say; the reason is worded to follow the folder's name, so the message never mentions the probe.
+    """
+    import errno
+
+    from core.diskops import temp_path_for
+
+    probe = temp_path_for(folder / "write-test")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return "is read-only"
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "is on a full disk"
+        return f"refuses new files ({error.strerror or error})"
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
 
 
 def _check_earlier_batch(
@@ -683,29 +707,44 @@ def _read_ahead(
 
 def _decode(item: PlannedFile, plan: BatchPlan) -> _Decoded:
     """Read one photo and make its mask fit it; never raises for a bad file (the error is returned)."""
-    from core.imageio import read_image, read_mask
+    from core.imageio import read_image
     from core.mask import check_mask
 
-    pairing, options = item.pairing, plan.options
+    pairing = item.pairing
     mask_path = pairing.mask
     try:
-        photo = read_image(pairing.photo, max_pixels=options.max_pixels)
-        # 1. A shared mask is chosen by the upright photo's orientation and laid onto it.
-        if pairing.source == SHARED and plan.shared is not None:
-            mask_path = plan.shared.for_size(photo.width, photo.height)
-            if mask_path is None:
-                kind = "portrait" if photo.height > photo.width else "landscape"
-                return _Decoded(error=f"There is no mask for {kind} photos (see --mask-{kind}).")
-            mask = place_mask(plan.shared_pixels[mask_path], (photo.height, photo.width), plan.shared.placement)
-        else:
-            assert mask_path is not None
-            mask = read_mask(mask_path, max_pixels=options.max_pixels)
-            mask = check_mask(mask, photo.pixels.shape, fit=options.fit_mask)
+        photo = read_image(pairing.photo, max_pixels=plan.options.max_pixels)
+        mask_path, mask = placed_mask(plan, pairing, photo.width, photo.height)
         return _Decoded(photo, check_mask(mask, photo.pixels.shape), mask_path)
     except MoebiusError as error:
         return _Decoded(mask_path=mask_path, error=error.user_message())
     except Exception as error:  # a decoder bug on one odd file must not end the batch
         return _Decoded(mask_path=mask_path, error=f"unexpected {type(error).__name__}: {error}")
+
+
+def placed_mask(plan: BatchPlan, pairing: Pairing, width: int, height: int) -> tuple[Path, npt.NDArray[np.uint8]]:
+    """The mask file a photo of this upright size gets in ``plan``, and its pixels as the batch lays them on.
+
+    A shared mask is chosen by the photo's orientation and stretched or anchored to it; a photo's own mask is
+    read and, with ``fit_mask``, stretched. The editor's Redo uses this too, so it opens exactly what the batch
+    filled, not the raw shared file (whose size usually differs from the photo's).
+
+    Raises:
+        MoebiusError: there is no shared mask for this orientation, or the mask file is unusable.
+    """
+    from core.imageio import read_mask
+    from core.mask import check_mask
+
+    if pairing.source == SHARED and plan.shared is not None:
+        path = plan.shared.for_size(width, height)
+        if path is None:
+            kind = "portrait" if height > width else "landscape"
+            raise MaskError(f"There is no mask for {kind} photos (see --mask-{kind}).")
+        return path, place_mask(plan.shared_pixels[path], (height, width), plan.shared.placement)
+    if pairing.mask is None:
+        raise MaskError(f"{pairing.photo.name} has no mask.")
+    mask = read_mask(pairing.mask, max_pixels=plan.options.max_pixels)
+    return pairing.mask, check_mask(mask, (height, width), fit=plan.options.fit_mask)
 
 
 def place_mask(mask: npt.NDArray[np.uint8], shape: tuple[int, int], placement: MaskPlacement) -> npt.NDArray[np.uint8]:
