@@ -393,7 +393,8 @@ def load_pipeline(
         device=info.torch_device,
         dtype=getattr(torch, info.dtype),
         vae_dtype=getattr(torch, info.vae_dtype),
-        split_guidance=split,
+        # Split when the memory check asks for it; otherwise the pipeline's default for the device.
+        split_guidance=True if split else None,
     )
     return pipeline, info
 

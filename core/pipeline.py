@@ -85,7 +85,8 @@ class MoebiusPipeline:
         vae_dtype: the VAE's floating-point type; ``None`` means ``dtype``. It may differ because this VAE
             overflows in float16 while the UNet does not.
         split_guidance: default of :meth:`denoise`'s ``split_guidance`` (run the two guidance rows one after
-            the other, which needs less memory).
+            the other, which needs less memory); ``None`` means on the CPU only, where the two half-size calls
+            are also faster than one full call (measured: about 7 % per step with the released model).
         release_between_stages: after each stage (encode, denoise, decode) give the resident pages of its
             memory-mapped weights and the freed activations back to the operating system, so the peak is one
             stage's need instead of all three (see :mod:`core.resident`); ``None`` means on the CPU only.
@@ -100,7 +101,7 @@ class MoebiusPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         vae_dtype: torch.dtype | None = None,
-        split_guidance: bool = False,
+        split_guidance: bool | None = None,
         release_between_stages: bool | None = None,
     ) -> None:
         self.model = model
@@ -109,7 +110,7 @@ class MoebiusPipeline:
         self.device = torch.device(device)
         self.dtype = dtype
         self.vae_dtype = dtype if vae_dtype is None else vae_dtype
-        self.split_guidance = split_guidance
+        self.split_guidance = self.device.type == "cpu" if split_guidance is None else split_guidance
         self.release_between_stages = (
             self.device.type == "cpu" if release_between_stages is None else release_between_stages
         )

@@ -170,6 +170,7 @@ def _guarded(unet: FakeUNet) -> GuardedPipeline:
         cpu_fallback=lambda: choose_device("cpu", "exact"),
         device="cpu",  # the fake "GPU" pipeline keeps its tensors on the CPU
         dtype=torch.float32,
+        split_guidance=False,  # as a GPU pipeline starts
     )
 
 
@@ -234,9 +235,19 @@ def test_split_guidance_gives_the_same_result() -> None:
     latents, masked, noise = (torch.randn(1, 4, 8, 8, generator=generator) for _ in range(3))
     mask = (torch.rand(1, 1, 8, 8, generator=generator) > 0.5).float()
     with torch.inference_mode():
-        joint = pipeline.denoise(latents, masked, mask, noise, steps=2, strength=1.0)
+        joint = pipeline.denoise(latents, masked, mask, noise, steps=2, strength=1.0, split_guidance=False)
         split = pipeline.denoise(latents, masked, mask, noise, steps=2, strength=1.0, split_guidance=True)
     torch.testing.assert_close(split, joint, atol=1e-5, rtol=1e-5)
+
+
+def test_the_cpu_splits_the_guidance_batch_by_default() -> None:
+    # Two half-size calls are faster on a CPU and need less memory; a GPU keeps the full batch.
+    from core.pipeline import MoebiusPipeline
+
+    model = MoebiusModel({**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]})
+    assert MoebiusPipeline(model, FakeVAE()).split_guidance
+    assert not MoebiusPipeline(model, FakeVAE(), device="cuda").split_guidance
+    assert not MoebiusPipeline(model, FakeVAE(), split_guidance=False).split_guidance
 
 
 # -- real loading ----------------------------------------------------------------------------------------------
