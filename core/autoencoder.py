@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.upsample import upsample_conv3x3
+from core.upsample import Upsample
 
 NORM_EPS = 1e-6
 # Feature maps are kept channels-last: the CPU convolutions then read and write them as they are, where a
@@ -130,22 +130,6 @@ class Downsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out: Tensor = self.conv(F.pad(x, (0, 1, 0, 1)))
         return out
-
-
-class Upsample(nn.Module):
-    """2× nearest-neighbour upsampling followed by a 3×3 convolution, evaluated on the small input with 4/9
-    of the work and without the upsampled copy (see :mod:`core.upsample`).
-
-    Args:
-        channels: channels in and out.
-    """
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return upsample_conv3x3(x, self.conv.weight, self.conv.bias)
 
 
 class DownBlock(nn.Module):

@@ -31,7 +31,7 @@ from core.errors import (
     UnsafeCheckpointError,
     UnsupportedSizeError,
 )
-from core.upsample import upsample_conv3x3
+from core.upsample import Upsample
 
 # The released model's constructor arguments (shared/reference/ARCHITECTURE.md §2). Keys mirror the
 # ``model_kwargs`` of ``golden_tiny/config.json`` so a config file of either kind can be passed as it is.
@@ -535,18 +535,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(x)  # type: ignore[no-any-return]
-
-
-class Upsample(nn.Module):
-    """Nearest-neighbour ×2 then a 3×3 convolution (``upsamplers.0.conv``), evaluated on the small input
-    with 4/9 of the work (see :mod:`core.upsample`)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return upsample_conv3x3(x, self.conv.weight, self.conv.bias)
 
 
 class DownBlock(nn.Module):

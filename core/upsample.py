@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 # For a phase along one axis: (input offset, kernel rows summed into that tap) of its two taps.
 _TAPS: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {
@@ -76,3 +76,19 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
             rows, cols = slice(a + 2 * i0, a + 2 * i1, 2), slice(b + 2 * j0, b + 2 * j1, 2)
             out[:, rows, cols] += product[:, i0 + dy : i1 + dy, j0 + dx : j1 + dx]
     return out.permute(0, 3, 1, 2)
+
+
+class Upsample(nn.Module):
+    """2× nearest-neighbour upsampling followed by a 3×3 convolution (``upsamplers.0.conv`` in both the UNet's
+    and the VAE decoder's checkpoints), evaluated on the small input by :func:`upsample_conv3x3`.
+
+    Args:
+        channels: channels in and out.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return upsample_conv3x3(x, self.conv.weight, self.conv.bias)

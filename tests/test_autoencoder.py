@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.autoencoder import AutoencoderKL, Upsample
+from core.autoencoder import AutoencoderKL
 from core.ddim import DDIMScheduler
 from core.errors import ConfigError
+from core.upsample import Upsample
 from core.vae import build_vae
 
 DATA = Path(__file__).resolve().parents[1] / "core" / "data" / "vae_config.json"

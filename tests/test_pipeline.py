@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_model import GOLDEN, write_tiny_model
+from tiny_model import GOLDEN, load_tiny_pipeline, random_frame
 
 from core.cancel import CancelToken
 from core.errors import CancelledError, UnsupportedSizeError
 from core.model import load_moebius
 from core.pipeline import DenoiseTrace, MoebiusPipeline, paste_back
 from core.request import ProgressEvent
-from core.vae import build_vae, load_vae
+from core.vae import build_vae
 
 pytestmark = pytest.mark.skipif(
     not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"
@@ -41,9 +41,8 @@ def golden_pipeline() -> MoebiusPipeline:
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> MoebiusPipeline:
-    root = tmp_path_factory.mktemp("models")
-    folder = write_tiny_model(root)
-    return MoebiusPipeline(load_moebius(folder), load_vae(root / "vae"))
+    pipeline: MoebiusPipeline = load_tiny_pipeline(tmp_path_factory.mktemp("models"))
+    return pipeline
 
 
 def test_schedule_matches_reference(golden_pipeline: MoebiusPipeline) -> None:
@@ -82,10 +81,7 @@ def test_golden_denoising_loop(golden_pipeline: MoebiusPipeline) -> None:
 
 
 def _sample(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-    mask = np.zeros((size, size), np.uint8)
-    mask[200:300, 150:350] = 255
+    image, mask = random_frame(size)
     return image, mask
 
 

@@ -8,23 +8,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_model import write_tiny_model
+from tiny_model import load_tiny_pipeline, random_frame
 
 from core.loading import DeviceInfo
-from core.model import load_moebius
 from core.moebius_engine import MoebiusEngine, _placing_previews
 from core.pipeline import MoebiusPipeline
 from core.plan import Rect
 from core.preview import LatentPreview
 from core.request import InpaintRequest, InpaintSettings, ProgressEvent
-from core.vae import load_vae
 
 
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> MoebiusPipeline:
-    root = tmp_path_factory.mktemp("models")
-    folder = write_tiny_model(root)
-    return MoebiusPipeline(load_moebius(folder), load_vae(root / "vae"))
+    pipeline: MoebiusPipeline = load_tiny_pipeline(tmp_path_factory.mktemp("models"))
+    return pipeline
 
 
 def _smooth_frame(size: int = 64) -> torch.Tensor:
@@ -65,10 +62,7 @@ def test_previews_are_throttled() -> None:
 
 
 def _sample(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-    mask = np.zeros((size, size), np.uint8)
-    mask[200:300, 150:350] = 255
+    image, mask = random_frame(size)
     return image, mask
 
 

@@ -66,3 +66,24 @@ def write_tiny_model(root: Path, *, variant: str = "ft_places2", fmt: str = "bin
         else:
             save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
     return unet_dir
+
+
+def random_frame(size: int = 512) -> tuple[Any, Any]:
+    """A seeded random RGB frame and a mask with one filled box: ``(image, mask)`` as uint8 arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    mask = np.zeros((size, size), np.uint8)
+    mask[200:300, 150:350] = 255
+    return image, mask
+
+
+def load_tiny_pipeline(root: Path) -> Any:
+    """A :class:`core.pipeline.MoebiusPipeline` over a tiny random model written under ``root``."""
+    from core.model import load_moebius
+    from core.pipeline import MoebiusPipeline
+    from core.vae import load_vae
+
+    folder = write_tiny_model(root)
+    return MoebiusPipeline(load_moebius(folder), load_vae(root / "vae"))
