@@ -211,13 +211,14 @@ def _make_folder(folder: Path, size: tuple[int, int], count: int) -> Path:
 
 
 if __name__ == "__main__":
-    import argparse
+    from core.bench_cli import section_main
 
-    parser = argparse.ArgumentParser(description="Time batch processing (photos per minute, overlap gain).")
-    parser.add_argument("--quick", action="store_true", help="smaller photos, fewer of them, 2 steps")
-    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
-    arguments = parser.parse_args()
-    result = run(quick=arguments.quick)
-    print("\n".join(describe(result)))
-    if arguments.json:
-        Path(arguments.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    raise SystemExit(
+        section_main(
+            "python -m core.bench_batch",
+            "Time batch processing (photos per minute, overlap gain).",
+            "smaller photos, fewer of them, 2 steps",
+            run,
+            describe,
+        )
+    )

@@ -152,14 +152,14 @@ def _make_material(folder: Path, width: int, height: int) -> tuple[Path, Path]:
 
 
 if __name__ == "__main__":
-    import argparse
-    import json
+    from core.bench_cli import section_main
 
-    parser = argparse.ArgumentParser(description="Time the photo pipeline around the model.")
-    parser.add_argument("--quick", action="store_true", help="a 6 MP photo and one repetition")
-    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
-    arguments = parser.parse_args()
-    result = run(quick=arguments.quick)
-    print("\n".join(describe(result)))
-    if arguments.json:
-        Path(arguments.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    raise SystemExit(
+        section_main(
+            "python -m core.bench_photo",
+            "Time the photo pipeline around the model.",
+            "a 6 MP photo and one repetition",
+            run,
+            describe,
+        )
+    )

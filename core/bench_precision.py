@@ -48,6 +48,12 @@ def _is_reduced(value: Any) -> bool:
     return False
 
 
+def _is_view_of_argument(out: Tensor, args: tuple[Any, ...]) -> bool:
+    """Whether ``out`` shares its storage with one of the tensor arguments (a view, not a new result)."""
+    pointer = out.untyped_storage().data_ptr()
+    return any(isinstance(a, Tensor) and a.untyped_storage().data_ptr() == pointer for a in args)
+
+
 def mark_reduced(tensor: Tensor) -> Tensor:
     """Mark ``tensor`` as one that would be stored in the reduced format (weights, model inputs)."""
     setattr(tensor, _MARK, True)
@@ -87,6 +93,10 @@ class RoundTo(TorchFunctionMode):
             return out
         if isinstance(out, Tensor) and args and out is args[0]:
             return self._round_in_place(out)  # an in-place operator: keep the caller's tensor object
+        if isinstance(out, Tensor) and _is_view_of_argument(out, args):
+            # A view (indexing, reshape) holds values that are already rounded; a rounded copy would break
+            # updates made through it (`a[i][j] += b`).
+            return mark_reduced(out)
         return self._round(out)
 
     def _round_in_place(self, tensor: Tensor) -> Tensor:
@@ -285,8 +295,10 @@ def describe(report: Mapping[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    import argparse
+    from core.bench_cli import section_main
 
-    parser = argparse.ArgumentParser(prog="python -m core.bench_precision", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration only")
-    print("\n".join(describe(run(parser.parse_args().quick))))
+    raise SystemExit(
+        section_main(
+            "python -m core.bench_precision", __doc__.split("\n\n")[0], "tiny configuration only", run, describe
+        )
+    )

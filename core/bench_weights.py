@@ -15,7 +15,6 @@ converting it) are reported too.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -121,22 +120,11 @@ def describe(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m core.bench_weights [--quick] [--json FILE]``.
-
-    Args:
-        argv: the arguments; ``None`` reads the command line.
-    """
-    parser = argparse.ArgumentParser(prog="python -m core.bench_weights", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny configuration (seconds)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
-    args = parser.parse_args(argv)
-    report = run(quick=args.quick)
-    print("\n".join(describe(report)))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=1))
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from core.bench_cli import section_main
+
+    raise SystemExit(
+        section_main(
+            "python -m core.bench_weights", __doc__.split("\n\n")[0], "tiny configuration (seconds)", run, describe
+        )
+    )

@@ -39,6 +39,7 @@ from core.request import (
     ProgressCallback,
     ProgressEvent,
 )
+from core.resident import release_weights, trim_heap
 from core.vae import VAE_SCALE_FACTOR
 
 if TYPE_CHECKING:
@@ -233,8 +234,6 @@ class MoebiusPipeline:
                 # The allocator keeps a step's freed activations (100–150 MB) for reuse; handing them back
                 # costs a few page faults per step (well under 1 % of its time) and keeps the peak at one
                 # step's need.
-                from core.resident import trim_heap
-
                 trim_heap()
             if progress is not None:
                 # No preview after the last step: the real decode follows at once.
@@ -257,8 +256,6 @@ class MoebiusPipeline:
         """Hand the memory of a finished stage back (``"unet"`` or VAE parts such as ``"encoder"``)."""
         if not self.release_between_stages:
             return
-        from core.resident import release_weights, trim_heap
-
         modules = [self.model if part == "unet" else getattr(self.vae, part, None) for part in parts]
         release_weights(*(module for module in modules if isinstance(module, torch.nn.Module)))
         trim_heap()

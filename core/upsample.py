@@ -71,8 +71,6 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
             product = F.linear(pixels, kernels[col_index]).reshape(batch, height, width, out_channels)
             i0, i1 = max(0, -dy), height - max(0, dy)
             j0, j1 = max(0, -dx), width - max(0, dx)
-            # One indexing expression, so that the update lands in ``out`` even under a mode that hands out
-            # copies instead of views (the precision emulation of core.bench_precision does).
             rows, cols = slice(a + 2 * i0, a + 2 * i1, 2), slice(b + 2 * j0, b + 2 * j1, 2)
             out[:, rows, cols] += product[:, i0 + dy : i1 + dy, j0 + dx : j1 + dx]
     return out.permute(0, 3, 1, 2)

@@ -144,3 +144,15 @@ def no_leaked_threads() -> Iterator[None]:
     if still_running:
         names = ", ".join(f"{t.name} (daemon={t.daemon})" for t in still_running)
         pytest.fail(f"the test left threads running: {names}", pytrace=False)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread: the models of these tests are tiny, and on a shared 2-core machine a second
+    OpenMP thread that has to wait for a busy core makes every small operator many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

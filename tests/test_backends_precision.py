@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -16,14 +15,7 @@ from core.model import TINY_CONFIG
 MICRO = {**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: these models are tiny, and on a shared 2-core machine a second OpenMP thread
-    that has to wait for a busy core makes every small operator many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_rounding_follows_reduced_tensors_only() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,7 @@ from core.model import TINY_CONFIG, MoebiusModel
 GIB = 2**30
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: these models are tiny, and on a shared 2-core machine a second OpenMP thread
-    that has to wait for a busy core makes every small operator many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_cuda_memory_check_uses_mem_get_info(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,6 @@ fallbacks; separate UNet and VAE number formats; and a real CPU run of the tiny 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -45,14 +44,7 @@ def no_device_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MOEBIUS_STUDIO_PRECISION", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: these models are tiny, and on a shared 2-core machine a second OpenMP thread
-    that has to wait for a busy core makes every small operator many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- requests ------------------------------------------------------------------------------------------------
