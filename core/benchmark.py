@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from core.model import RELEASED_CONFIG, TINY_CONFIG, MoebiusModel
+from core.resident import freed_memory_reused
 
 # Work per call of the reference implementation (shared/reference/ARCHITECTURE.md §11), in GFLOP.
 REFERENCE_GFLOP = {"unet_step": 632.0, "vae_encode": 1082.0, "vae_decode": 2480.0}
@@ -156,14 +157,16 @@ def bench_unet(config: dict[str, Any], repeats: int, peak: float, with_reference
             return [model(sample[i : i + 1], t, ids[i : i + 1]) for i in range(2)]
 
     # The machine's speed drifts with other load (its matmul rate moved by ±10 % between runs): pair every
-    # timed step with a matmul measured just before it, and compare each step with its own pair.
-    joint_step()
-    split_step()
+    # timed step with a matmul measured just before it, and compare each step with its own pair. Freed
+    # activations are kept for reuse between calls, as the pipeline's denoising loop keeps them.
     pairs: dict[str, list[tuple[float, float]]] = {"joint": [], "split": []}
-    for _ in range(repeats):
-        for name, fn in (("joint", joint_step), ("split", split_step)):
-            pair_peak = matmul_gflops(repeats=3)
-            pairs[name].append((pair_peak, time_call(fn, 1, warmup=0)[0]))
+    with freed_memory_reused():
+        joint_step()
+        split_step()
+        for _ in range(repeats):
+            for name, fn in (("joint", joint_step), ("split", split_step)):
+                pair_peak = matmul_gflops(repeats=3)
+                pairs[name].append((pair_peak, time_call(fn, 1, warmup=0)[0]))
     joint_times = [seconds for _, seconds in pairs["joint"]]
     split_times = [seconds for _, seconds in pairs["split"]]
     step, times = split_step, split_times
@@ -180,7 +183,7 @@ def bench_unet(config: dict[str, Any], repeats: int, peak: float, with_reference
 
         reference_seconds = min(time_call(reference_step, 1))
     components: dict[str, float] = {}
-    with component_timer(model, components):
+    with freed_memory_reused(), component_timer(model, components):
         step()
     counted = count_gflop(joint_step)
     seconds = statistics.median(times)
@@ -411,9 +414,7 @@ def print_table(report: dict[str, Any]) -> None:
             f"{unet['counted_gflop']:.1f} GFLOP counted, {unet['achieved_gflops_counted']:.1f} GFLOP/s"
         )
         if "batch2_seconds" in unet:
-            print(
-                f"    as {unet['guided_step_as']}; one batch-2 call takes {unet['batch2_seconds']:.3f} s"
-            )
+            print(f"    as {unet['guided_step_as']}; one batch-2 call takes {unet['batch2_seconds']:.3f} s")
         if "share_of_matmul_peak" in unet:
             runs = ", ".join(f"{100 * share:.0f}" for share in unet["share_of_matmul_peak_runs"])
             print(
@@ -460,17 +461,13 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny configuration only (seconds, for smoke runs)"
-    )
+    parser.add_argument("--quick", action="store_true", help="tiny configuration only (seconds, for smoke runs)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median reported)")
     parser.add_argument("--no-vae", action="store_true", help="skip the VAE timings")
     for name, (_, text) in SECTIONS.items():
         parser.add_argument(f"--{name}", action="store_true", help=f"also measure {text}")
     parser.add_argument("--all", action="store_true", help="every section, the end-to-end runs included")
-    parser.add_argument(
-        "--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint"
-    )
+    parser.add_argument("--end-to-end", action="store_true", help="also run one whole 20-step 512×512 inpaint")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
     parser.add_argument("--steps", type=int, default=20, help="steps of the end-to-end runs")
@@ -505,9 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_vae:
             configs["released"]["vae"] = bench_vae(False, max(1, args.repeats // 2))
     report["configs"] = configs
-    report["sections"] = {
-        name: run_section(name, args.quick) for name in SECTIONS if getattr(args, name) or args.all
-    }
+    report["sections"] = {name: run_section(name, args.quick) for name in SECTIONS if getattr(args, name) or args.all}
     if (args.end_to_end or args.all) and not args.quick:
         report["end_to_end"] = bench_end_to_end(args.steps)
     report["peak_rss_mb"] = peak_rss_mb()

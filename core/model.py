@@ -81,11 +81,9 @@ _FIXED_VALUES: dict[str, Any] = {
 }
 MIX_FFN_RATIO = 2.5
 LOCAL_LAMBDA_SIZE = 15
-# The self-λ positional term switches to per-pixel filters when they need this many times less work than the
-# convolution (see SelfLambda.prefers_local_filters), and gathers neighbourhoods in bands of at most this many
-# elements (32 MB in float32).
-LOCAL_FILTER_WORK_RATIO = 3.5
-LOCAL_FILTER_CHUNK = 8_000_000
+# The self-λ layer makes its per-pixel filters a band of image rows at a time, bands of at most this many
+# values (1.6 MB in float32), so that they are still in the processor's cache when they are applied.
+ROW_WINDOW_FILTER_ELEMENTS = 400_000
 # Mix-FFN runs one image at a time when an image's hidden layer has at least this many values (the first level:
 # 4096 pixels × 800 channels).
 MIX_FFN_ROW_ELEMENTS = 2_000_000
@@ -115,9 +113,7 @@ def _to_image(tokens: Tensor, size: tuple[int, int]) -> Tensor:
     return tokens.reshape(b, size[0], size[1], c).permute(0, 3, 1, 2)
 
 
-def _pointwise(
-    tokens: Tensor, conv: nn.Conv2d, scale: Tensor | None = None, shift: Tensor | None = None
-) -> Tensor:
+def _pointwise(tokens: Tensor, conv: nn.Conv2d, scale: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
     """A 1×1 convolution applied to tokens as a matrix product, optionally followed by a per-channel affine."""
     weight = conv.weight.reshape(conv.weight.shape[0], -1)
     if scale is not None:
@@ -196,9 +192,7 @@ class TimestepEmbedding(nn.Module):
 
     def sinusoidal(self, timesteps: Tensor) -> Tensor:
         half = self.base_channels // 2
-        exponent = (
-            -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
-        )
+        exponent = -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=timesteps.device) / half
         angles = timesteps.float()[:, None] * torch.exp(exponent)[None, :]
         return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
@@ -257,9 +251,7 @@ class SelfLambda(nn.Module):
     15×15 convolution of the values with one learned kernel per key channel. Heads share keys and values.
     """
 
-    def __init__(
-        self, channels: int, heads: int, dim_k: int, dim_v: int, local_size: int = LOCAL_LAMBDA_SIZE
-    ):
+    def __init__(self, channels: int, heads: int, dim_k: int, dim_v: int, local_size: int = LOCAL_LAMBDA_SIZE):
         super().__init__()
         self.heads, self.dim_k, self.dim_v = heads, dim_k, dim_v
         self.to_q = nn.Conv2d(channels, heads * dim_k, 1, bias=False)
@@ -269,87 +261,86 @@ class SelfLambda(nn.Module):
         self.norm_v = nn.BatchNorm2d(dim_v)
         # Stored as the released Conv3d (k, 1, 1, r, r) so the checkpoint loads; applied as a 2-D conv
         # over every value channel, which is the same computation.
-        self.pos_conv = nn.Conv3d(
-            1, dim_k, (1, local_size, local_size), padding=(0, local_size // 2, local_size // 2)
-        )
+        self.pos_conv = nn.Conv3d(1, dim_k, (1, local_size, local_size), padding=(0, local_size // 2, local_size // 2))
 
     def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
         """``tokens``: (B, N, C) in row-major pixel order, ``size`` = (H, W) → (B, N, C)."""
         b, n, _ = tokens.shape
         # 1. Queries (batch-normalised), keys (softmax over positions) and values (batch-normalised).
-        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(
-            b, n, self.heads, self.dim_k
-        )
+        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(b, n, self.heads, self.dim_k)
         k = torch.softmax(_pointwise(tokens, self.to_k), dim=1)
         v = _pointwise(tokens, self.to_v, *_batchnorm_affine(self.norm_v))
-        # 2. Content lambda, one k×v matrix per image, applied to every query.
+        # 2. Content lambda: one k×v matrix per image that every query applies.
         content = torch.bmm(k.transpose(1, 2), v)
-        y = torch.bmm(q.reshape(b, n * self.heads, self.dim_k), content).reshape(b, n, self.heads, self.dim_v)
-        # 3. Positional part, by whichever of two exact formulations needs less work at this width.
-        if self.prefers_local_filters:
-            y = y + self._positional_by_local_filters(q, v, size)
-        else:
-            y = y + self._positional_by_convolution(q, v, size)
-        return y.reshape(b, n, self.heads * self.dim_v)
+        # 3. Queries applied to content and positional lambdas. An exported graph (Core ML) gets the
+        #    reference's convolution, which converters handle well; eager runs use the row windows.
+        if torch.compiler.is_exporting():
+            return self._by_convolution(q, v, content, size)
+        return self._by_row_windows(q, v, content, size)
 
-    @property
-    def prefers_local_filters(self) -> bool:
-        """Whether per-pixel filters beat the convolution here.
-
-        The convolution costs v·k·r² multiply-adds per pixel, the per-pixel filters h·r²·(k+v). The
-        convolution runs at a higher share of the machine's peak, so it keeps the narrow first level (a
-        2.6× work ratio) and the filters take the wider levels (5× and 10× less work).
-        """
-        r2 = self.pos_conv.weight.shape[-1] ** 2
-        return self.dim_v * self.dim_k * r2 > LOCAL_FILTER_WORK_RATIO * self.heads * r2 * (self.dim_k + self.dim_v)
-
-    def _positional_by_convolution(self, q: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
+    def _by_convolution(self, q: Tensor, v: Tensor, content: Tensor, size: tuple[int, int]) -> Tensor:
         """λp as the reference computes it: the k kernels slid over every value channel, then applied to q.
 
         One depthwise convolution with k outputs per value channel; its channels-last output is (B, N, v, k)
-        in memory, ready for a batched product with the queries.
+        in memory, ready for a batched product with the queries. The bias of the kernels is part of the
+        convolution here.
         """
         b, n, _, _ = q.shape
         r = self.pos_conv.weight.shape[-1]
+        y = torch.bmm(q.reshape(b, n * self.heads, self.dim_k), content).reshape(b, n, self.heads, self.dim_v)
         kernel = self.pos_conv.weight.reshape(self.dim_k, 1, r, r).repeat(self.dim_v, 1, 1, 1)
         bias = self.pos_conv.bias.repeat(self.dim_v) if self.pos_conv.bias is not None else None
         positional = F.conv2d(_to_image(v, size), kernel, bias, padding=r // 2, groups=self.dim_v)
         positional = _to_tokens(positional).reshape(b * n, self.dim_v, self.dim_k)
         out = torch.bmm(q.reshape(b * n, self.heads, self.dim_k), positional.transpose(1, 2))
-        return out.reshape(b, n, self.heads, self.dim_v)
+        return (y + out.reshape(b, n, self.heads, self.dim_v)).reshape(b, n, self.heads * self.dim_v)
 
-    def _positional_by_local_filters(self, q: Tensor, v: Tensor, size: tuple[int, int]) -> Tensor:
-        """The same sum regrouped: Σ_o (Σ_κ q[κ]·W[κ,o]) · v[n+o] + Σ_κ q[κ]·bias[κ].
+    def _by_row_windows(self, q: Tensor, v: Tensor, content: Tensor, size: tuple[int, int]) -> Tensor:
+        """The same sum regrouped so that no k×v positional lambda is ever made.
 
-        Contracting the queries with the kernels first gives every pixel and head its own r×r filter over
-        the (shared) values, which is far less work when k and v are large. The values' r×r neighbourhoods
-        are gathered a band of rows at a time to bound the memory of the gathered copy.
+        Contracting every query with the k kernels first gives each pixel and head its own r×r filter
+        ``f[a, c] = Σ_κ q[κ]·W[κ, a, c]`` over the shared values, and the output is ``Σ_a Σ_c f[a, c] · v[y+a,
+        x+c]`` plus ``q·(λc + bias)``: 5 to 10 times less work than the convolution at this model's widths.
+
+        To apply the filters without copying every pixel's r×r neighbourhood (r² copies of the values), the
+        zero-padded values are copied r times only, into ``stacked[y, x, a] = padded[y + a, x]``: then the
+        r·r values pixel (y, x) needs, taken column by column, are the r² consecutive rows of ``stacked``
+        that start at (y, x), and one row of pixels is a strided view that a batched matrix product reads in
+        place. The filters are made with their kernel columns in the same (c, a) order, a band of image rows
+        at a time so that they are still in the processor's cache when they are applied.
         """
         b, n, heads, dim_k = q.shape
+        dim_v = self.dim_v
         height, width = size
         r = self.pos_conv.weight.shape[-1]
-        r2, pad, dim_v = r * r, r // 2, self.dim_v
-        # 1. The kernels as a (k, r²) matrix: q·W gives every pixel and head its r×r filter (made per band
-        #    below: for all pixels at once they would be the largest tensor of the whole step).
-        kernels = self.pos_conv.weight.reshape(dim_k, r2)
-        # 2. Zero-padded channels-last values and a strided view of every pixel's r×r neighbourhood.
-        padded = F.pad(v.reshape(b, height, width, dim_v), (0, 0, pad, pad, pad, pad))
-        ph, pw = height + 2 * pad, width + 2 * pad
-        windows = padded.as_strided(
-            (b, height, width, r, r, dim_v), (ph * pw * dim_v, pw * dim_v, dim_v, pw * dim_v, dim_v, 1)
-        )
-        # 3. Make the filters of a band of rows and apply them to the band's neighbourhoods.
-        out = torch.empty(b, n, heads, dim_v, dtype=q.dtype, device=q.device)
-        rows = max(1, LOCAL_FILTER_CHUNK // (b * width * r2 * dim_v))
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
-            band = windows[:, top:bottom].reshape(-1, r2, dim_v)
-            band_q = q[:, top * width : bottom * width].reshape(-1, dim_k)
-            band_filters = torch.mm(band_q, kernels).reshape(-1, heads, r2)
-            out[:, top * width : bottom * width] = torch.bmm(band_filters, band).reshape(b, -1, heads, dim_v)
+        pad = r // 2
+        padded_width = width + 2 * pad
+        # Kernel (κ, a, c) → column c·r + a, matching the order of the stacked rows.
+        kernels = self.pos_conv.weight.reshape(dim_k, r, r).transpose(1, 2).reshape(dim_k, r * r)
         if self.pos_conv.bias is not None:
-            out += torch.mv(q.reshape(b * n * heads, dim_k), self.pos_conv.bias).reshape(b, n, heads, 1)
-        return out
+            # q·bias is added to every value channel alike: fold it into the content lambda.
+            content = content + self.pos_conv.bias[:, None]
+        rows = max(1, ROW_WINDOW_FILTER_ELEMENTS // (width * heads * r * r)) if q.device.type == "cpu" else height
+        # 1. The content term is the starting value of every output.
+        out = torch.bmm(q.reshape(b, n * heads, dim_k), content).view(b, height, width, heads, dim_v)
+        # r - 1 spare rows at the end: the last pixel's window runs past the last stacked row by that much.
+        stacked = torch.empty(height * padded_width + r - 1, r, dim_v, dtype=q.dtype, device=q.device)
+        stacked[height * padded_width :].zero_()
+        row_stride = padded_width * dim_v
+        for i in range(b):
+            # 2. Stack r shifted copies of the zero-padded values.
+            padded = F.pad(v[i].reshape(height, width, dim_v), (0, 0, pad, pad, pad, pad))
+            shifted = padded.as_strided((height, padded_width, r, dim_v), (row_stride, dim_v, row_stride, 1))
+            stacked[: height * padded_width].view(height, padded_width, r, dim_v).copy_(shifted)
+            queries = q[i].reshape(height, width * heads, dim_k)
+            for top in range(0, height, rows):
+                # 3. The filters of a band of rows, then each row's product with its windows.
+                bottom = min(height, top + rows)
+                filters = torch.mm(queries[top:bottom].reshape(-1, dim_k), kernels).view(-1, width, heads, r * r)
+                for y in range(top, bottom):
+                    windows = stacked.as_strided((width, r * r, dim_v), (r * dim_v, dim_v, 1), y * r * row_stride)
+                    out[i, y].baddbmm_(filters[y - top], windows)
+        return out.view(b, n, heads * dim_v)
 
 
 class CrossLambda(nn.Module):
@@ -398,9 +389,7 @@ class CrossLambda(nn.Module):
                 f"the cross-lambda table has {self.rel_pos_emb.shape[0]} positions but the input has {n}"
             )
         # 1. Queries and the context's keys and values.
-        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(
-            b, n, self.heads, self.dim_k
-        )
+        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(b, n, self.heads, self.dim_k)
         k, v = self.context_terms(context)
         # 2. Content lambda, applied to the queries.
         content = torch.bmm(k, v.transpose(1, 2))
@@ -513,9 +502,7 @@ class LambdaTransformer(nn.Module):
         super().__init__()
         self.norm = nn.GroupNorm(groups, channels, eps=1e-6)
         self.proj_in = nn.Conv2d(channels, channels, 1)
-        self.transformer_blocks = nn.ModuleList(
-            [LambdaBlock(channels, heads, context_dim, num_pixels, num_tokens)]
-        )
+        self.transformer_blocks = nn.ModuleList([LambdaBlock(channels, heads, context_dim, num_pixels, num_tokens)])
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor, context: Tensor) -> Tensor:
@@ -559,10 +546,7 @@ class DownBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.attentions = nn.ModuleList(
-            [
-                LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens)
-                for _ in range(layers)
-            ]
+            [LambdaTransformer(out_channels, heads, groups, context_dim, num_pixels, num_tokens) for _ in range(layers)]
         )
         self.resnets = nn.ModuleList(
             [
@@ -868,9 +852,7 @@ def normalize_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     channels = [int(c) for c in cfg["block_out_channels"]]
     heads = int(cfg["attention_head_dim"])
     if any(c % heads for c in channels) or any(c % int(cfg["norm_num_groups"]) for c in channels):
-        raise ConfigError(
-            "Moebius config: every block_out_channels entry must divide by heads and norm groups."
-        )
+        raise ConfigError("Moebius config: every block_out_channels entry must divide by heads and norm groups.")
     if int(cfg["sample_size"]) % (2 ** (len(channels) - 1)):
         raise ConfigError("Moebius config: sample_size must divide by 2 for every downsampling level.")
     cfg["block_out_channels"] = channels

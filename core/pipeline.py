@@ -16,6 +16,7 @@ every step.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ from core.request import (
     ProgressCallback,
     ProgressEvent,
 )
-from core.resident import release_weights, trim_heap
+from core.resident import freed_memory_reused, release_weights, trim_heap
 from core.vae import VAE_SCALE_FACTOR
 
 if TYPE_CHECKING:
@@ -90,7 +91,9 @@ class MoebiusPipeline:
             are also faster than one full call (measured: about 7 % per step with the released model).
         release_between_stages: after each stage (encode, denoise, decode) give the resident pages of its
             memory-mapped weights and the freed activations back to the operating system, so the peak is one
-            stage's need instead of all three (see :mod:`core.resident`); ``None`` means on the CPU only.
+            stage's need instead of all three, and keep freed activations for reuse between denoising
+            steps instead of faulting them in again on every call (see :mod:`core.resident`); ``None`` means
+            on the CPU only.
     """
 
     def __init__(
@@ -211,35 +214,33 @@ class MoebiusPipeline:
         total = len(timesteps)
         if progress is not None:
             progress(ProgressEvent("denoise", 0, total))
-        for i, t in enumerate(timesteps):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            model_input = torch.cat([x.to(device, dtype).repeat(copies, 1, 1, 1), constant], dim=1)
-            out = self._predict(model_input, t.reshape(1).to(device), input_ids, split, batch)
-            if guided:
-                uncond, cond = out.chunk(2)
-                eps = uncond + guidance * (cond - uncond)
-                del uncond, cond
-            else:
-                eps = out
-            stepped = self.scheduler.step(eps.cpu(), t, x.cpu())
-            x = stepped.prev_sample
-            if trace is not None:
-                trace.unet_inputs.append(model_input.float().cpu())
-                trace.unet_outputs.append(out.cpu())
-                trace.guided.append(eps.cpu())
-                trace.latents.append(x.clone())
-            del model_input, out, eps
-            if self.release_between_stages:
-                # The allocator keeps a step's freed activations (100–150 MB) for reuse; handing them back
-                # costs a few page faults per step (well under 1 % of its time) and keeps the peak at one
-                # step's need.
-                trim_heap()
-            if progress is not None:
-                # No preview after the last step: the real decode follows at once.
-                wanted = preview is not None and i + 1 < total and preview.due()
-                shown = preview(stepped.pred_original_sample) if wanted and preview is not None else None
-                progress(ProgressEvent("denoise", i + 1, total, preview=shown))
+        # Steps allocate the same sizes in the same order: on the CPU, freed activations are kept for the next
+        # step instead of being handed back and faulted in again (see core.resident).
+        with freed_memory_reused() if self.release_between_stages else contextlib.nullcontext():
+            for i, t in enumerate(timesteps):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                model_input = torch.cat([x.to(device, dtype).repeat(copies, 1, 1, 1), constant], dim=1)
+                out = self._predict(model_input, t.reshape(1).to(device), input_ids, split, batch)
+                if guided:
+                    uncond, cond = out.chunk(2)
+                    eps = uncond + guidance * (cond - uncond)
+                    del uncond, cond
+                else:
+                    eps = out
+                stepped = self.scheduler.step(eps.cpu(), t, x.cpu())
+                x = stepped.prev_sample
+                if trace is not None:
+                    trace.unet_inputs.append(model_input.float().cpu())
+                    trace.unet_outputs.append(out.cpu())
+                    trace.guided.append(eps.cpu())
+                    trace.latents.append(x.clone())
+                del model_input, out, eps
+                if progress is not None:
+                    # No preview after the last step: the real decode follows at once.
+                    wanted = preview is not None and i + 1 < total and preview.due()
+                    shown = preview(stepped.pred_original_sample) if wanted and preview is not None else None
+                    progress(ProgressEvent("denoise", i + 1, total, preview=shown))
         return x
 
     def _predict(self, model_input: Tensor, t: Tensor, input_ids: Tensor, split: bool, batch: int) -> Tensor:
@@ -247,9 +248,7 @@ class MoebiusPipeline:
         if not split:
             out: Tensor = self.model(model_input, t, input_ids).float()
             return out
-        halves = [
-            self.model(model_input[i : i + batch], t, input_ids[i : i + batch]).float() for i in (0, batch)
-        ]
+        halves = [self.model(model_input[i : i + batch], t, input_ids[i : i + batch]).float() for i in (0, batch)]
         return torch.cat(halves)
 
     def _release(self, *parts: str) -> None:
@@ -300,10 +299,7 @@ class MoebiusPipeline:
         self.timings = PipelineTimings()
         with torch.inference_mode():
             # 1. Tensors: image in [-1, 1], binary mask, masked image with the hole at 0.0.
-            pixels = (
-                torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0 * 2.0
-                - 1.0
-            )
+            pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0 * 2.0 - 1.0
             binary = torch.from_numpy((mask >= 127.5).astype(np.uint8))[None, None]
             masked = pixels * (1 - binary.float())
             # 2. Encode the image, then the masked image (reference order of random draws).
@@ -320,7 +316,7 @@ class MoebiusPipeline:
             # 3. Mask at latent resolution (nearest, on the uint8 mask) and the initial noise.
             mask_latent = F.interpolate(binary, size=latents.shape[-2:]).float()
             noise = self.draw_noise(latents.shape, generator, noise_offset)
-            fill = (mask >= 127.5)
+            fill = mask >= 127.5
             preview = LatentPreview(latents, pixels, image, fill) if progress is not None and fill.any() else None
             # 4. Denoise.
             start = time.perf_counter()
@@ -359,9 +355,7 @@ def paste_back(
     """The reference paste: α = mask blurred with radius 3; ``result·α + original·(1−α)``, truncated to 8 bits."""
     from PIL import Image, ImageFilter
 
-    alpha = np.asarray(
-        Image.fromarray(mask).filter(ImageFilter.GaussianBlur(PASTE_BLUR_RADIUS)), dtype=np.float64
-    )
+    alpha = np.asarray(Image.fromarray(mask).filter(ImageFilter.GaussianBlur(PASTE_BLUR_RADIUS)), dtype=np.float64)
     alpha = (alpha / 255.0)[..., None]
     blended = (result / 255.0) * alpha + (original / 255.0) * (1.0 - alpha)
     return (blended * 255).astype(np.uint8)

@@ -1,47 +1,34 @@
 """2× nearest-neighbour upsampling followed by a 3×3 convolution, computed on the small input.
 
-Both the UNet and the VAE decoder enlarge feature maps this way. Done literally, the convolution runs over
-the enlarged map: 9 multiply-adds per output value and channel pair, on a copy four times the input's size.
-But output pixel (2i + a, 2j + b) of that convolution reads only input rows i − 1 … i + 1 (and the same
-columns), in a pattern fixed by its phase (a, b): along each axis, phase 0 reads the previous input row
-through kernel row 0 and the current row through rows 1 and 2, phase 1 the current row through rows 0 and 1
-and the next row through row 2. Summing the kernel taps that land on the same input pixel turns each phase
-into a 2×2 convolution of the small input — 4 multiply-adds instead of 9, and no enlarged copy. Zero padding
-of the enlarged map is zero padding of the input, so the borders agree too.
+Both the UNet and the VAE enlarge feature maps this way. Done literally, the convolution runs over the
+enlarged map: 9 multiply-adds per output value and channel pair, 36 per input pixel, on a copy four times the
+input's size. But the enlarged map only repeats input pixels: output pixel (2i + a, 2j + b) reads, through
+kernel tap (ky, kx), input pixel (i + dy, j + dx) with dy = ⌊(a + ky − 1) / 2⌋ and dx = ⌊(b + kx − 1) / 2⌋.
+So each tap's product with the input pixels, ``P[ky, kx] = x · W[:, :, ky, kx]ᵀ``, serves all four output
+phases (a, b), each reading it at its own shift (dy, dx), and the whole convolution is 9 matrix products of the
+small input (the work of a 3×3 convolution at the input's size, a quarter of the literal one) followed by
+shifted sums. Zero padding of the enlarged map is zero padding of the input: a shift that leaves the input
+contributes nothing, so the sums simply skip those rows and columns.
 
-Each 2×2 convolution is evaluated as four matrix products of the input pixels (a channels-last map is
-already a matrix of pixels × channels) with one summed tap each, added into the output at a shift. The
-result equals the literal computation up to float32 rounding of the regrouped sums.
+The sums run over the products while they are fresh in the cache, and for large maps the input is processed
+in bands of rows (each band's products need one input row above and one below) so that the nine products
+never take more memory than one full-size product would. The result equals the literal computation up to
+float32 rounding of the regrouped sums.
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# For a phase along one axis: (input offset, kernel rows summed into that tap) of its two taps.
-_TAPS: dict[int, tuple[tuple[int, tuple[int, ...]], ...]] = {
-    0: ((-1, (0,)), (0, (1, 2))),
-    1: ((0, (0, 1)), (1, (2,))),
-}
-# The 4 (phase, tap) combinations along one axis, in a fixed order, as rows summing kernel rows 0..2.
-_AXIS_TERMS = [(phase, offset, rows) for phase in (0, 1) for offset, rows in _TAPS[phase]]
-_FOLD = torch.tensor([[1.0 if r in rows else 0.0 for r in range(3)] for _, _, rows in _AXIS_TERMS])
+# The nine products of one band hold at most this many values (64 MB in float32), about one product of the
+# whole map at the VAE's largest upsampling; the UNet's maps always fit in one band.
+BAND_ELEMENTS = 16_000_000
 
 
-def folded_kernels(weight: Tensor, row_term: int) -> Tensor:
-    """The 4 summed kernels of one row term of a (out, in, 3, 3) weight, as (4, out, in), one per column term.
-
-    One small matrix product over the weight (read in its own layout) instead of gathers; one row term at a
-    time so that the folded copy is never more than 4/9 of the weight.
-    """
-    out_channels, in_channels = weight.shape[:2]
-    fold = _FOLD.to(weight.device, weight.dtype)
-    # (4, 9): the 3×3 taps each (row term, column term) pair sums, for this row term.
-    mixing = torch.einsum("r,qc->qrc", fold[row_term], fold).reshape(4, 9)
-    kernels = mixing @ weight.reshape(out_channels * in_channels, 9).T
-    return kernels.reshape(4, out_channels, in_channels)
+def _shift(phase: int, tap: int) -> int:
+    """Input offset read by output phase ``phase`` (0 or 1) through kernel tap ``tap`` (0, 1 or 2), one axis."""
+    return (phase + tap - 1) // 2
 
 
 def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -57,22 +44,39 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """
     batch, channels, height, width = x.shape
     out_channels = weight.shape[0]
-    pixels = x.permute(0, 2, 3, 1).reshape(batch * height * width, channels)
-    # (B, 2H, 2W, out) in memory; each phase is a strided view of it.
+    # 1. Each tap's (out, C) matrix with unit stride along C, as the matrix products need it: the weight
+    #    re-laid out once, tap-major.
+    taps = weight.reshape(out_channels, channels, 9).transpose(1, 2).contiguous()
+    pixels = x.permute(0, 2, 3, 1)
     out = x.new_empty(batch, 2 * height, 2 * width, out_channels)
-    if bias is not None:
-        out.copy_(bias.reshape(1, 1, 1, out_channels).expand_as(out))
-    else:
-        out.zero_()
-    for row_index, (a, dy, _) in enumerate(_AXIS_TERMS):
-        kernels = folded_kernels(weight, row_index)
-        for col_index, (b, dx, _) in enumerate(_AXIS_TERMS):
-            # Output phase (a, b) at (i, j) gets the tap's product at input pixel (i + dy, j + dx).
-            product = F.linear(pixels, kernels[col_index]).reshape(batch, height, width, out_channels)
-            i0, i1 = max(0, -dy), height - max(0, dy)
-            j0, j1 = max(0, -dx), width - max(0, dx)
-            rows, cols = slice(a + 2 * i0, a + 2 * i1, 2), slice(b + 2 * j0, b + 2 * j1, 2)
-            out[:, rows, cols] += product[:, i0 + dy : i1 + dy, j0 + dx : j1 + dx]
+    rows = max(1, BAND_ELEMENTS // (9 * width * out_channels) - 2)
+    for image in range(batch):
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            # 2. The band's input rows plus one above and one below, times every tap. The bias rides on the
+            #    centre tap, which every output pixel reads exactly once.
+            first, last = max(0, top - 1), min(height, bottom + 1)
+            band = pixels[image, first:last].reshape(-1, channels)
+            products = [
+                F.linear(band, taps[:, t], bias if t == 4 else None).view(last - first, width, out_channels)
+                for t in range(9)
+            ]
+            # 3. Every output phase of the band: the centre tap (no shift, covers every pixel), then the
+            #    other eight taps added at their shifts, clipped at the borders.
+            for a in (0, 1):
+                for b in (0, 1):
+                    target = out[image, 2 * top + a : 2 * bottom : 2, b::2]
+                    target.copy_(products[4][top - first : bottom - first])
+                    for ky in range(3):
+                        dy = _shift(a, ky)
+                        i0, i1 = max(top, -dy), min(bottom, height - dy)
+                        for kx in range(3):
+                            if (ky, kx) == (1, 1) or i0 >= i1:
+                                continue
+                            dx = _shift(b, kx)
+                            j0, j1 = max(0, -dx), min(width, width - dx)
+                            source = products[3 * ky + kx][i0 + dy - first : i1 + dy - first, j0 + dx : j1 + dx]
+                            target[i0 - top : i1 - top, j0:j1] += source
     return out.permute(0, 3, 1, 2)
 
 

@@ -68,19 +68,29 @@ def test_released_layout_matches_the_manifest(shared_dir: Path) -> None:
 
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("with_bias", [True, False])
-def test_upsampling_by_phases_equals_upsample_then_convolve(channels_last: bool, with_bias: bool) -> None:
+@pytest.mark.parametrize("band_rows", ["whole-map", "one-row-bands"])
+def test_upsampling_by_taps_equals_upsample_then_convolve(
+    channels_last: bool, with_bias: bool, band_rows: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.upsample
+
+    if band_rows == "one-row-bands":
+        # The smallest budget: every input row is a band, so every band is cut at both its borders.
+        monkeypatch.setattr(core.upsample, "BAND_ELEMENTS", 1)
     torch.manual_seed(1)
     block = Upsample(8).eval()
     if not with_bias:
         block.conv.bias = None
-    x = torch.randn(2, 8, 7, 5)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        expected = block.conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
-        got = block(x)
-    assert got.shape == (2, 8, 14, 10) and got.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    for height, width in ((7, 5), (1, 3), (2, 1)):
+        x = torch.randn(2, 8, height, width)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            expected = block.conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+            got = block(x)
+        assert got.shape == (2, 8, 2 * height, 2 * width)
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
 def test_unsupported_configs_are_refused() -> None:

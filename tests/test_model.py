@@ -20,9 +20,7 @@ from core.errors import (
 )
 from core.model import MoebiusModel, load_moebius
 
-pytestmark = pytest.mark.skipif(
-    not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"
-)
+pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo")
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
@@ -33,9 +31,7 @@ def _load(name: str) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def golden_model() -> MoebiusModel:
-    return load_moebius(
-        GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text())
-    )
+    return load_moebius(GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text()))
 
 
 def test_golden_forward_and_block_outputs(golden_model: MoebiusModel) -> None:
@@ -71,9 +67,7 @@ def test_golden_intermediates(golden_model: MoebiusModel) -> None:
         "dbg_up0_upsampler": unet.up_blocks[0].upsamplers[0],
     }
     seen: dict[str, torch.Tensor] = {}
-    handles = [
-        m.register_forward_hook(lambda _m, _i, o, k=k: seen.__setitem__(k, o)) for k, m in watched.items()
-    ]
+    handles = [m.register_forward_hook(lambda _m, _i, o, k=k: seen.__setitem__(k, o)) for k, m in watched.items()]
     with torch.inference_mode():
         golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
     for h in handles:
@@ -189,19 +183,42 @@ def test_truncated_checkpoint_is_reported(tmp_path: Path) -> None:
         load_moebius(bad)
 
 
-@pytest.mark.parametrize("ratio", [0.0, 1e9], ids=["local-filters-everywhere", "convolution-everywhere"])
-def test_both_positional_formulations_match_golden(
-    golden_model: MoebiusModel, monkeypatch: pytest.MonkeyPatch, ratio: float
+@pytest.mark.parametrize("formulation", ["row-windows-one-row-per-band", "row-windows", "convolution"])
+def test_both_self_lambda_formulations_match_golden(
+    golden_model: MoebiusModel, monkeypatch: pytest.MonkeyPatch, formulation: str
 ) -> None:
     import core.model
 
-    monkeypatch.setattr(core.model, "LOCAL_FILTER_WORK_RATIO", ratio)
-    # A small band size also exercises the band loop of the per-pixel filters.
-    monkeypatch.setattr(core.model, "LOCAL_FILTER_CHUNK", 50_000)
+    if formulation == "convolution":
+        # The formulation an exported (Core ML) graph gets.
+        monkeypatch.setattr(core.model.SelfLambda, "_by_row_windows", core.model.SelfLambda._by_convolution)
+    elif formulation == "row-windows-one-row-per-band":
+        # The smallest band budget: every image row is a band of its own, exercising the band loop.
+        monkeypatch.setattr(core.model, "ROW_WINDOW_FILTER_ELEMENTS", 1)
     inputs, expected = _load("inputs"), _load("expected")
     with torch.inference_mode():
         out = golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
     torch.testing.assert_close(out, expected["sample"], atol=1e-4, rtol=0)
+
+
+def test_self_lambda_formulations_agree_at_released_widths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row windows against the convolution at the released level-0 and level-2 widths, kernel bias included."""
+    from core.model import SelfLambda
+
+    torch.manual_seed(0)
+    for channels, side in ((320, 64), (1280, 16)):
+        layer = SelfLambda(channels, 8, channels // 8, channels // 8).eval()
+        with torch.no_grad():
+            layer.pos_conv.weight.normal_(0, 0.05)
+            assert layer.pos_conv.bias is not None
+            layer.pos_conv.bias.normal_()
+        tokens = torch.randn(2, side * side, channels)
+        with torch.inference_mode():
+            rows = layer(tokens, (side, side))
+            with monkeypatch.context() as patch:
+                patch.setattr(torch.compiler, "is_exporting", lambda: True)
+                conv = layer(tokens, (side, side))
+        torch.testing.assert_close(rows, conv, atol=1e-4, rtol=1e-5)
 
 
 def test_benchmark_reference_transcription_matches_golden() -> None:

@@ -56,3 +56,26 @@ def test_memory_that_is_not_a_weight_file_is_never_released() -> None:
     assert release_weights(module) == 0
     assert bool((module.weight == 3.0).all())
     trim_heap()  # harmless at any time
+
+
+def _faults_of_allocations(count: int, megabytes: int = 48) -> int:
+    """Minor page faults of ``count`` allocate-fill-free cycles of a block above glibc's mapping threshold."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(count):
+        block = torch.empty(megabytes << 18)  # float32: 4 bytes each
+        block.fill_(1.0)
+        del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_freed_blocks_are_reused_inside_the_block_and_handed_back_after() -> None:
+    from core.resident import freed_memory_reused
+
+    pages = (48 << 20) // 4096
+    with freed_memory_reused():
+        _faults_of_allocations(2)  # new memory, until the heap has settled around the block
+        assert _faults_of_allocations(3) < pages // 4
+    # Outside, a block this large is mapped afresh (and faulted in) every time again.
+    assert _faults_of_allocations(3) > 2 * pages
