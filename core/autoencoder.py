@@ -10,9 +10,9 @@ does differently is memory and work at full resolution, where a 512×512 frame w
   resnet holds three full-size tensors at its peak instead of five;
 * feature maps stay channels-last, the layout the CPU convolutions work in, so no convolution makes a
   re-laid-out copy of its input;
-* a 2× nearest-neighbour upsampling followed by a 3×3 convolution is computed on the small input, phase by
-  phase, straight into the large output (:mod:`core.upsample`): the upsampled copy is never made and the
-  convolution does 4 instead of 9 multiply-adds per output value and channel pair.
+* a 2× nearest-neighbour upsampling followed by a 3×3 convolution is computed on the small input, one
+  product per kernel tap added into the four output phases (:mod:`core.upsample`): the upsampled copy is
+  never made and the convolution does a quarter of the literal one's multiply-adds.
 """
 
 from __future__ import annotations

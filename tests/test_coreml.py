@@ -234,7 +234,8 @@ def test_tiny_moebius_unet_converts_to_mlpackage(tmp_path: Path) -> None:
     shapes = {i.name: list(i.type.multiArrayType.shape) for i in spec.description.input}
     assert shapes == {"sample": [2, 9, 64, 64], "timestep": [1]}
     assert [o.name for o in spec.description.output] == ["noise"]
-    assert report.rewrites  # the λ layers' strided windows were rewritten
+    # An exported self-λ layer is the reference's convolution: no strided windows are left to rewrite.
+    assert report.rewrites == []
 
 
 @pytest.mark.slow

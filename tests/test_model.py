@@ -231,3 +231,26 @@ def test_benchmark_reference_transcription_matches_golden() -> None:
     with torch.inference_mode():
         out = reference_forward(state, config, inputs["sample"], int(inputs["timesteps"]), inputs["input_ids"])
     torch.testing.assert_close(out, expected["sample"], atol=1e-4, rtol=0)
+
+
+def test_an_exported_self_lambda_is_the_reference_convolution() -> None:
+    """Exported graphs (the Core ML route) get the convolution; the row windows' strided views stay eager-only."""
+    from core.model import SelfLambda
+
+    class Square(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = SelfLambda(32, 4, 8, 8).eval()
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.layer(tokens, (8, 8))  # type: ignore[no-any-return]
+
+    torch.manual_seed(0)
+    module = Square().eval()
+    tokens = torch.randn(1, 64, 32)
+    program = torch.export.export(module, (tokens,), strict=False)
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert "aten.convolution.default" in targets or "aten.conv2d.default" in targets
+    assert not {"aten.as_strided.default", "aten.baddbmm.default"} & targets
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(tokens), module(tokens), atol=1e-5, rtol=1e-5)
