@@ -233,7 +233,7 @@ def test_split_guidance_gives_the_same_result() -> None:
 
 
 def test_the_cpu_splits_the_guidance_batch_by_default() -> None:
-    # Two half-size calls are faster on a CPU and need less memory; a GPU keeps the full batch.
+    # Two half-size calls need less memory on a CPU (at about the same speed); a GPU keeps the full batch.
     from core.pipeline import MoebiusPipeline
 
     model = MoebiusModel({**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]})
