@@ -11,6 +11,10 @@ format. Reported per format:
   bfloat16 (AVX-512 BF16, AMX, Arm BF16) emulate both formats in software and run many times slower; when the
   tiny model shows that, the released model's native run is skipped and its time estimated from the ratio.
 
+Where the app's automatic choice is a GPU (CUDA, ROCm or MPS), the step is also timed there in exact mode
+(float32) and in fast mode (the format the app picks there, float16 on GPUs), with the fast step's deviation
+from the exact one on the same device: the measurement behind "fast mode is N× as fast".
+
 Deviations are the maximum absolute difference from float32 and that maximum relative to the largest float32
 magnitude, for the guided noise prediction and for the latents after the DDIM step.
 ``run(quick)`` returns the numbers; ``describe(report)`` turns them into lines for the benchmark's table.
@@ -137,12 +141,13 @@ def _guided_step(model: nn.Module, sample: Tensor, t: Tensor, ids: Tensor, dtype
     from core.pipeline import make_scheduler
 
     with torch.inference_mode():
-        out = model(sample.to(dtype), t, ids).float()
+        # Copied to the CPU, which also waits for an accelerator to finish (the timings rely on it).
+        out = model(sample.to(dtype), t, ids).float().cpu()
     uncond, cond = out.chunk(2)
     eps = uncond + DEFAULT_GUIDANCE * (cond - uncond)
     scheduler = make_scheduler()
     scheduler.set_timesteps(20)
-    x = sample[:1, :4].float()
+    x = sample[:1, :4].float().cpu()
     latents: Tensor = scheduler.step(eps, int(t.item()), x).prev_sample
     return eps, latents
 
@@ -212,6 +217,44 @@ def check_config(
     return result
 
 
+def check_fast_mode(
+    config: Mapping[str, Any], device: str, dtype: torch.dtype, *, repeats: int = 5
+) -> dict[str, Any]:
+    """Exact mode (float32) against fast mode (``dtype``) on ``device``: step times, speed-up and deviation.
+
+    Args:
+        config: the model configuration (random weights are drawn for it).
+        device: the torch device, e.g. ``"cuda"``.
+        dtype: the fast mode's number format there.
+        repeats: timed runs of each step (the median is reported), after one untimed warm-up run.
+    """
+    model = _random_model(config).to(device)
+    sample, t, ids = (tensor.to(device) for tensor in _inputs(model))
+    ref_eps, ref_latents = _guided_step(model, sample, t, ids, torch.float32)
+    exact = statistics.median(_timed(lambda: _guided_step(model, sample, t, ids, torch.float32), repeats))
+    # The float32 model is converted in place: a GPU need not hold both.
+    fast_model = model.to(dtype)
+    eps, latents = _guided_step(fast_model, sample, t, ids, dtype)
+    fast = statistics.median(_timed(lambda: _guided_step(fast_model, sample, t, ids, dtype), repeats))
+    return {
+        "float32_seconds": exact,
+        "fast_seconds": fast,
+        "speedup": exact / fast,
+        "noise": _deviation(eps, ref_eps),
+        "latents": _deviation(latents, ref_latents),
+    }
+
+
+def _fast_mode_device() -> tuple[str, str, str] | None:
+    """``(torch device, fast format, description)`` when the app's automatic choice is a GPU, else ``None``."""
+    from backends.device import choose_device
+
+    choice = choose_device("auto", "auto")
+    if choice.device not in ("cuda", "mps"):
+        return None
+    return choice.torch_device, choice.dtype_name, choice.reason
+
+
 def run(quick: bool = False, *, configs: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Measure the deviation of float16 and bfloat16 from float32 on one guided step, and their step times.
 
@@ -220,7 +263,8 @@ def run(quick: bool = False, *, configs: Mapping[str, Mapping[str, Any]] | None 
         configs: configurations to check instead of tiny (+ released), by name (tests use small ones).
 
     Returns:
-        ``{"timestep", "guidance", "threads", "cpu_native_bf16", "configs": {name: {...}}}``.
+        ``{"timestep", "guidance", "threads", "cpu_native_bf16", "configs": {name: {...}}}``, plus
+        ``"fast_mode"`` (see :func:`check_fast_mode`) where the app would run on a GPU.
     """
     from backends.device import describe_cpu
 
@@ -250,6 +294,16 @@ def run(quick: bool = False, *, configs: Mapping[str, Mapping[str, Any]] | None 
                     "estimated_seconds": result["float32_seconds"] * slow[fmt],
                 }
         report["configs"][name] = result
+    accelerator = _fast_mode_device()
+    if accelerator is not None:
+        device, dtype_name, reason = accelerator
+        report["fast_mode"] = {
+            "device": reason,
+            "dtype": dtype_name,
+            "configs": {
+                name: check_fast_mode(config, device, getattr(torch, dtype_name)) for name, config in chosen.items()
+            },
+        }
     return report
 
 
@@ -291,6 +345,17 @@ def describe(report: Mapping[str, Any]) -> list[str]:
                     f"({native['ratio_to_float32']:.1f}× float32), noise {_format_deviation(native['noise'])}, "
                     f"latents {_format_deviation(native['latents'])}"
                 )
+    fast_mode = report.get("fast_mode")
+    if fast_mode is not None:
+        lines.append(f"  Fast mode ({fast_mode['dtype']}) against exact mode (float32) on {fast_mode['device']}:")
+        for name, entry in fast_mode["configs"].items():
+            lines.append(
+                f"    [{name}] float32 {entry['float32_seconds']:.3f} s, {fast_mode['dtype']} "
+                f"{entry['fast_seconds']:.3f} s per guided step: {entry['speedup']:.2f}× as fast; "
+                f"noise {_format_deviation(entry['noise'])}, latents {_format_deviation(entry['latents'])}"
+            )
+    else:
+        lines.append("  Fast mode on a GPU: not measured, the app's automatic choice here is not a GPU")
     return lines
 
 

@@ -60,3 +60,26 @@ def test_slow_formats_are_estimated_on_larger_models(monkeypatch: pytest.MonkeyP
     assert skipped["skipped"].startswith("this CPU emulates float16")
     assert skipped["estimated_seconds"] > 0
     assert any("skipped, this CPU emulates" in line for line in describe(report))
+
+
+def test_fast_mode_is_timed_against_exact_mode_where_the_app_would_use_a_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No GPU here: the CPU stands in for the device the app's automatic choice would have picked.
+    monkeypatch.setattr(bench_precision, "_fast_mode_device", lambda: ("cpu", "bfloat16", "a stand-in device"))
+    report = run(configs={"micro": MICRO})
+    entry = report["fast_mode"]["configs"]["micro"]
+    assert entry["float32_seconds"] > 0 and entry["fast_seconds"] > 0
+    assert entry["speedup"] == pytest.approx(entry["float32_seconds"] / entry["fast_seconds"])
+    assert entry["noise"]["finite"] and 0 < entry["noise"]["relative"] < 0.5
+    lines = describe(report)
+    heading = "Fast mode (bfloat16) against exact mode (float32) on a stand-in device:"
+    assert any(line.strip() == heading for line in lines)
+    assert any("[micro] float32" in line and "as fast" in line for line in lines)
+
+
+def test_fast_mode_is_reported_as_not_measured_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_precision, "_fast_mode_device", lambda: None)
+    report = run(configs={"micro": MICRO})
+    assert "fast_mode" not in report
+    assert describe(report)[-1].strip().startswith("Fast mode on a GPU: not measured")
