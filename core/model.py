@@ -323,15 +323,15 @@ class SelfLambda(nn.Module):
         rows = max(1, ROW_WINDOW_FILTER_ELEMENTS // (width * heads * r * r)) if q.device.type == "cpu" else height
         # 1. The content term is the starting value of every output.
         out = torch.bmm(q.reshape(b, n * heads, dim_k), content).view(b, height, width, heads, dim_v)
-        # r - 1 spare rows at the end: the last pixel's window runs past the last stacked row by that much.
-        stacked = torch.empty(height * padded_width + r - 1, r, dim_v, dtype=q.dtype, device=q.device)
-        stacked[height * padded_width :].zero_()
+        # stacked[y, x', a] = padded[y + a, x'] for every padded column x'; pixel (y, x) reads x' = x … x + r − 1,
+        # all within its own row y.
+        stacked = torch.empty(height, padded_width, r, dim_v, dtype=q.dtype, device=q.device)
         row_stride = padded_width * dim_v
         for i in range(b):
             # 2. Stack r shifted copies of the zero-padded values.
             padded = F.pad(v[i].reshape(height, width, dim_v), (0, 0, pad, pad, pad, pad))
             shifted = padded.as_strided((height, padded_width, r, dim_v), (row_stride, dim_v, row_stride, 1))
-            stacked[: height * padded_width].view(height, padded_width, r, dim_v).copy_(shifted)
+            stacked.copy_(shifted)
             queries = q[i].reshape(height, width * heads, dim_k)
             for top in range(0, height, rows):
                 # 3. The filters of a band of rows, then each row's product with its windows.
