@@ -45,6 +45,8 @@ RETAINED_BYTES = 1 << 30
 # The mapping threshold glibc's adaptive default grows to (and twice that for trimming) on 64-bit systems.
 SETTLED_MMAP_THRESHOLD = 32 << 20
 MAPS = Path("/proc/self/maps")
+# How many freed_memory_reused blocks are open.
+_reuse_depth = 0
 
 
 @cache
@@ -137,16 +139,22 @@ def freed_memory_reused() -> Iterator[None]:
     odd sizes fragment the heap and raise the peak by hundreds of megabytes.) On leaving, the heap is trimmed
     and glibc's limits are those its adaptive defaults settle at. glibc only; elsewhere nothing happens.
     """
+    global _reuse_depth
     libc = _libc()
     mallopt = getattr(libc, "mallopt", None) if libc is not None else None
     if mallopt is None:
         yield
         return
-    mallopt(M_MMAP_THRESHOLD, RETAINED_BYTES)
-    mallopt(M_TRIM_THRESHOLD, RETAINED_BYTES)
+    # Blocks may nest (a benchmark around a pipeline): only the outermost one sets and restores the limits.
+    if _reuse_depth == 0:
+        mallopt(M_MMAP_THRESHOLD, RETAINED_BYTES)
+        mallopt(M_TRIM_THRESHOLD, RETAINED_BYTES)
+    _reuse_depth += 1
     try:
         yield
     finally:
-        mallopt(M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD)
-        mallopt(M_TRIM_THRESHOLD, 2 * SETTLED_MMAP_THRESHOLD)
-        trim_heap()
+        _reuse_depth -= 1
+        if _reuse_depth == 0:
+            mallopt(M_MMAP_THRESHOLD, SETTLED_MMAP_THRESHOLD)
+            mallopt(M_TRIM_THRESHOLD, 2 * SETTLED_MMAP_THRESHOLD)
+            trim_heap()

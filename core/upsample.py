@@ -70,8 +70,10 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
                     for ky in range(3):
                         dy = _shift(a, ky)
                         i0, i1 = max(top, -dy), min(bottom, height - dy)
+                        if i0 >= i1:
+                            continue
                         for kx in range(3):
-                            if (ky, kx) == (1, 1) or i0 >= i1:
+                            if (ky, kx) == (1, 1):
                                 continue
                             dx = _shift(b, kx)
                             j0, j1 = max(0, -dx), min(width, width - dx)

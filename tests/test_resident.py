@@ -81,3 +81,18 @@ def test_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> Non
     before = _resident_kib()
     _allocate_and_free()
     assert _resident_kib() - before < kib // 4
+
+
+def test_nested_blocks_keep_freed_blocks_until_the_outermost_ends() -> None:
+    from core.resident import freed_memory_reused
+
+    kib = 48 * 1024
+    with freed_memory_reused():
+        with freed_memory_reused():
+            pass
+        # The inner block's end must not have restored the limits: a large freed block still stays.
+        before = _resident_kib()
+        _allocate_and_free()
+        inside = _resident_kib()
+        assert inside - before > kib * 3 // 4
+    assert inside - _resident_kib() > kib * 3 // 4
