@@ -72,9 +72,9 @@ from core.batch import (
     placed_mask,
     prepare_batch,
 )
-from core.errors import BatchInputError, BatchSettingsChangedError, MoebiusError
-from core.request import ProgressEvent
-from core.settings import JobSettings
+from core.common.errors import BatchInputError, BatchSettingsChangedError, MoebiusError
+from core.common.progress import ProgressEvent
+from core.job.settings import JobSettings
 
 DEFAULT_OUTPUT_FOLDER = "inpainted"
 IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in sorted(PHOTO_EXTENSIONS)) + ");;All files (*)"

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from core import __version__, paths
+from core import __version__
+from core.common import paths
 
 Notifier = Callable[[Path, str], None]
 

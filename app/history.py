@@ -19,7 +19,8 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from app.qt_image import array_to_qimage
-from core.request import InpaintResult, InpaintSettings
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintSettings
 
 U8 = npt.NDArray[np.uint8]
 MAX_ENTRIES = 24

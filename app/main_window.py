@@ -55,10 +55,13 @@ from app.review import ReviewController, ReviewedResult
 from app.settings_panel import SettingsPanel
 from app.theme import banner_style
 from app.worker import EngineFactory, InferenceService, Job
-from core import __version__, paths
-from core.errors import MoebiusError, OutputExistsError
-from core.imageio import Photo, write_image
-from core.request import InpaintRequest, InpaintResult, ProgressEvent
+from core import __version__
+from core.common import paths
+from core.common.errors import MoebiusError, OutputExistsError
+from core.common.progress import ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
+from core.photo.imageio import Photo, write_image
 
 APP_TITLE = "Moebius Studio"
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
@@ -470,7 +473,7 @@ class MainWindow(QMainWindow):
 
     def update_model_banner(self) -> None:
         """Say clearly when the Moebius weights are missing and the classic fill is used instead."""
-        from core.weights import find_model
+        from core.weights.registry import find_model
 
         if self.panel.settings.engine != "classic" and find_model() is None:
             self.banner.setText(

@@ -1,6 +1,6 @@
 """Mask painting arithmetic for the canvas: soft brush dabs and lasso fills, each on a small box of the mask.
 
-The mask stays ``uint8`` 0..255. Core fills where the mask is ≥ 128 (:data:`core.mask.FILL_THRESHOLD`), so a
+The mask stays ``uint8`` 0..255. Core fills where the mask is ≥ 128 (:data:`core.photo.mask.FILL_THRESHOLD`), so a
 soft brush edge is what the overlay shows while painting; the filled area reaches to where the falloff crosses
 the middle. Everything here touches only the bounding box of what is painted, so a stroke costs the same on a
 1 MP and a 50 MP photo.

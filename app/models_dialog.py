@@ -3,7 +3,7 @@ or remove them.
 
 Downloads and imports run on a short-lived thread so the dialog stays responsive; Cancel sets the core's
 cancel token from the GUI thread. A cancelled download keeps its partial file, and the next download of the same
-model resumes it (core.model_download does that; the dialog shows "partly downloaded").
+model resumes it (core.weights.download does that; the dialog shows "partly downloaded").
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.worker import forget_foreign_thread
-from core.cancel import CancelToken
+from core.common.cancel import CancelToken
 
 Task = Callable[[CancelToken, Callable[[int, int], None]], str]
 """A job for the task thread: gets the cancel token and a ``(done, total)`` progress sink; returns a summary."""
@@ -54,7 +54,7 @@ class TaskThread(QThread):
         self.cancel = CancelToken()
 
     def run(self) -> None:
-        from core.errors import CancelledError, MoebiusError
+        from core.common.errors import CancelledError, MoebiusError
 
         try:
             summary = self.task(self.cancel, lambda done, total: self.progressed.emit(done, total))
@@ -71,10 +71,10 @@ class TaskThread(QThread):
 
 
 def download_task(name: str, endpoint: str | None = None) -> Task:
-    """Download registry model ``name`` with core.model_download (``endpoint``: another Hub address)."""
+    """Download registry model ``name`` with core.weights.download (``endpoint``: another Hub address)."""
 
     def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
-        from core.model_download import download_model
+        from core.weights.download import download_model
 
         def sink(report: Any) -> None:
             progress(int(report.overall_done or report.done), int(report.overall_total or report.total or 0))
@@ -86,10 +86,10 @@ def download_task(name: str, endpoint: str | None = None) -> Task:
 
 
 def import_task(path: Path) -> Task:
-    """Import the checkpoints found at ``path`` with core.model_import."""
+    """Import the checkpoints found at ``path`` with core.weights.importer."""
 
     def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
-        from core.model_import import import_models
+        from core.weights.importer import import_models
 
         report = import_models(path, cancel=cancel)
         notes = [f"Installed {item.path.name}" for item in report.installed]
@@ -103,7 +103,7 @@ def verify_task(name: str) -> Task:
     """Re-check the installed files of ``name`` completely (hash, safe read, keys and shapes)."""
 
     def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
-        from core.model_store import verify_installed
+        from core.weights.store import verify_installed
 
         results = verify_installed([name], cancel=cancel)
         if not results:
@@ -119,7 +119,7 @@ def remove_task(name: str) -> Task:
     """Delete the installed files of ``name`` (and unfinished downloads of it)."""
 
     def run(cancel: CancelToken, progress: Callable[[int, int], None]) -> str:
-        from core.model_store import remove_model
+        from core.weights.store import remove_model
 
         removed = remove_model(name)
         note = " Nothing can be inpainted with Moebius until a VAE is installed again." if name == "vae" else ""
@@ -189,7 +189,7 @@ class ModelsDialog(QDialog):
 
     def refresh(self) -> None:
         """Read the models folder again."""
-        from core.model_store import model_status
+        from core.weights.store import model_status
 
         rows = model_status()
         self.table.setRowCount(len(rows))

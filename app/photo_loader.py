@@ -1,4 +1,4 @@
-"""Opening photos: decode with core.imageio and prepare the QImages the canvas draws.
+"""Opening photos: decode with core.photo.imageio and prepare the QImages the canvas draws.
 
 Small photos are opened right away on the GUI thread (a few milliseconds, and callers see the photo at once);
 big ones are decoded on a short-lived thread so the window keeps responding while a 50 MP file decodes.
@@ -18,7 +18,7 @@ from PySide6.QtGui import QImage, QImageReader
 from app.canvas import PREVIEW_LONG_SIDE
 from app.qt_image import rgb_to_rgb32
 from app.worker import forget_foreign_thread
-from core.imageio import Photo, read_image, read_mask
+from core.photo.imageio import Photo, read_image, read_mask
 
 ASYNC_PIXELS = 4_000_000  # photos larger than this are decoded off the GUI thread
 
@@ -102,7 +102,7 @@ class PhotoLoader(QThread):
         self.mask_source = mask_source
 
     def run(self) -> None:
-        from core.errors import MoebiusError
+        from core.common.errors import MoebiusError
 
         try:
             loaded = load_photo(self.path, self.mask_source)

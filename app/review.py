@@ -20,7 +20,9 @@ from PySide6.QtGui import QAction, QKeySequence, QUndoCommand
 from app.canvas_layers import preview_layer
 from app.history import HistoryEntry, HistoryStrip, ResultsHistory, crop, nonzero_box
 from app.qt_image import rgb_to_rgb32
-from core.request import InpaintRequest, InpaintResult, ProgressEvent
+from core.common.progress import ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow

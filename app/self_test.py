@@ -185,7 +185,7 @@ def run_self_test(app: QApplication, screenshot: Path | None = None, model_dir: 
     report.lines.append(f"run: {frozen}, Qt platform {app.platformName()}, home {home}")
     print("self-test: starting", flush=True)  # at once, so that a hang shows it got this far
 
-    from core.settings import JobSettings, save_settings
+    from core.job.settings import JobSettings, save_settings
 
     # Few steps and a fixed seed: this checks that the stack works, not how good the fill is.
     save_settings(JobSettings(engine="classic", steps=3, seed=0))

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.engine import ENGINES
-from core.errors import SettingsError
-from core.settings import JobSettings, load_settings, save_settings
+from core.common.errors import SettingsError
+from core.job.engines import ENGINES
+from core.job.settings import JobSettings, load_settings, save_settings
 
 MAX_SEED_SPIN = 2**31 - 1  # QSpinBox holds a C int; larger seeds from the settings file are shown wrapped
 DEVICE_LABELS = {

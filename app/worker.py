@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from core.cancel import CancelToken
-from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
+from core.common.cancel import CancelToken
+from core.common.progress import ProgressCallback, ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
 
 if TYPE_CHECKING:
     from core.batch import BatchPlan, BatchProgress, FileResult
@@ -37,7 +39,7 @@ THUMBNAIL_EDGE = 192  # pixels of the long side of a review thumbnail
 
 
 class EngineLike(Protocol):
-    """What the worker needs from an engine (core.engine.Engine, or a test's fake)."""
+    """What the worker needs from an engine (core.inpaint.engine.Engine, or a test's fake)."""
 
     name: str
 
@@ -69,7 +71,7 @@ class BatchJob:
     """A prepared batch as the GUI submits it: the plan, where to run it, and its Pause and Cancel switches."""
 
     plan: BatchPlan
-    engine: str  # already resolved from "auto": the manifest records it
+    engine: str  # already resolved from "auto": the journal records it
     device: str = "auto"
     precision: str = "auto"
     cancel: CancelToken = field(default_factory=CancelToken)
@@ -106,15 +108,15 @@ def read_thumbnail(path: Path | None, edge: int = THUMBNAIL_EDGE) -> QImage | No
 
 
 def load_core_engine(name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
-    """The real engines of :mod:`core.engine`; imported here so the GUI starts without torch."""
-    from core.engine import load_engine
+    """The real engines of :mod:`core.inpaint.engine`; imported here so the GUI starts without torch."""
+    from core.inpaint.engine import load_engine
 
     return load_engine(name, device=device, precision=precision, progress=progress)
 
 
 def resolve_engine(name: str) -> tuple[str, str | None]:
     """``auto`` → ``moebius`` or ``classic`` (with the reason for the fallback)."""
-    from core.engine import resolve_engine_name
+    from core.inpaint.engine import resolve_engine_name
 
     return resolve_engine_name(name)
 
@@ -161,7 +163,7 @@ class InferenceWorker(QObject):
     @Slot(object)
     def run(self, job: Job) -> None:
         """Run one job; reports through the signals and never raises."""
-        from core.errors import CancelledError, MoebiusError
+        from core.common.errors import CancelledError, MoebiusError
 
         if job.cancel.cancelled:
             self.cancelled.emit(job.id)
@@ -203,7 +205,7 @@ class InferenceWorker(QObject):
         import contextlib
 
         from core.batch import BatchSummary, run_batch
-        from core.errors import CancelledError, MoebiusError
+        from core.common.errors import CancelledError, MoebiusError
 
         summary = BatchSummary()
         began = time.monotonic()
@@ -259,7 +261,7 @@ class InferenceWorker(QObject):
     def describe_device(self) -> None:
         """Report which device and precision a job would use, and why (imports torch, so it runs here)."""
         try:
-            from core.doctor import collect
+            from core.cli.doctor import collect
 
             choice: dict[str, Any] = collect().get("choice", {})
             if "error" in choice:

@@ -1,6 +1,6 @@
-"""``python -m core``: the ``moebius-inpaint`` command line (see :mod:`core.cli`)."""
+"""``python -m core``: the ``moebius-inpaint`` command line (see :mod:`core.cli.main`)."""
 
-from core.cli import main
+from core.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

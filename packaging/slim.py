@@ -103,11 +103,11 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "tensorboard",
     "transformers",
     # huggingface_hub's optional Xet transfer backend (11 MB): without it the hub client downloads over plain
-    # HTTPS, which is what core/hub.py uses anyway.
+    # HTTPS, which is what core/weights/hub.py uses anyway.
     "hf_xet",
     "PySide6.QtNetwork",
     # The reference implementation of the VAE and the DDIM sampler: core has its own, and only the tests and
-    # core/benchmark.py compare against diffusers. Left in, it would pull in torch._dynamo and sympy as well.
+    # the benchmark (core/bench) compare against diffusers. Left in, it would pull in torch._dynamo and sympy as well.
     "diffusers",
 )
 MACOS_ONLY_MODULES: tuple[str, ...] = ("coremltools",)

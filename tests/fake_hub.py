@@ -280,7 +280,7 @@ def install_tiny_model(models: Path) -> None:
         import atexit
         import tempfile
 
-        from core.model_import import import_models
+        from core.weights.importer import import_models
 
         folder = Path(tempfile.mkdtemp(prefix="moebius-tiny-installed-"))
         atexit.register(shutil.rmtree, folder, True)

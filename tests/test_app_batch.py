@@ -24,9 +24,11 @@ from app.batch_table import DONE, FAILED, NOT_PHOTO, PROBLEM, READY, SKIPPED
 from app.main_window import MainWindow
 from app.worker import InferenceService
 from core.batch import MaskPlacement, SharedMasks
-from core.cancel import CancelToken
-from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
-from core.settings import JobSettings
+from core.common.cancel import CancelToken
+from core.common.progress import ProgressCallback, ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
+from core.job.settings import JobSettings
 
 FILL = (250, 20, 200)
 SIZE = (64, 48)  # width, height of the test photos

@@ -15,8 +15,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.main_window import MainWindow
-from core.cancel import CancelToken
-from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
+from core.common.cancel import CancelToken
+from core.common.progress import ProgressCallback, ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
 
 FILL = (250, 20, 200)
 
@@ -371,7 +373,7 @@ def test_run_without_a_mask_explains(editor: MainWindow, engine: FakeEngine, tmp
 
 
 def test_engine_errors_are_shown(qtbot: QtBot, tmp_path: Path) -> None:
-    from core.errors import ModelNotInstalledError
+    from core.common.errors import ModelNotInstalledError
 
     def broken(name: str, device: str, precision: str, progress: ProgressCallback) -> FakeEngine:
         raise ModelNotInstalledError("The Moebius model is not installed.", hint="Download it first.")
@@ -513,7 +515,7 @@ def test_unreadable_file_keeps_the_current_photo(editor: MainWindow, tmp_path: P
 
 
 def test_settings_persist_between_launches(qtbot: QtBot, engine: FakeEngine) -> None:
-    from core.settings import load_settings
+    from core.job.settings import load_settings
 
     first = make_window(qtbot, engine)
     first.panel.steps.setValue(7)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.autoencoder import AutoencoderKL
-from core.ddim import DDIMScheduler
-from core.errors import ConfigError
-from core.upsample import Upsample
-from core.vae import build_vae
+from core.common.errors import ConfigError
+from core.model.autoencoder import AutoencoderKL
+from core.model.ddim import DDIMScheduler
+from core.model.upsample import Upsample
+from core.model.vae import build_vae
 
-DATA = Path(__file__).resolve().parents[1] / "core" / "data" / "vae_config.json"
+DATA = Path(__file__).resolve().parents[1] / "core" / "model" / "vae_config.json"
 
 
 def _config(**changes: object) -> dict[str, object]:
@@ -72,11 +72,11 @@ def test_released_layout_matches_the_manifest(shared_dir: Path) -> None:
 def test_upsampling_by_taps_equals_upsample_then_convolve(
     channels_last: bool, with_bias: bool, band_rows: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.upsample
+    import core.model.upsample
 
     if band_rows == "one-row-bands":
         # The smallest budget: every input row is a band, so every band is cut at both its borders.
-        monkeypatch.setattr(core.upsample, "BAND_ELEMENTS", 1)
+        monkeypatch.setattr(core.model.upsample, "BAND_ELEMENTS", 1)
     torch.manual_seed(1)
     block = Upsample(8).eval()
     if not with_bias:

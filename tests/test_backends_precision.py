@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from core import bench_precision
-from core.bench_precision import RoundTo, describe, mark_reduced, run
-from core.model import TINY_CONFIG
+from core.bench import precision as bench_precision
+from core.bench.precision import RoundTo, describe, mark_reduced, run
+from core.model.unet import TINY_CONFIG
 
 # The tiny architecture, narrower and at an 8×8 latent: the same blocks and operators, a fraction of the work.
 MICRO = {**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]}

@@ -13,7 +13,7 @@ from backends import memory
 from backends.coreml import coreml_status
 from backends.mps import mps_concerns
 from backends.startup import prepare_torch_environment
-from core.model import TINY_CONFIG, MoebiusModel
+from core.model.unet import TINY_CONFIG, MoebiusModel
 
 GIB = 2**30
 

@@ -14,20 +14,22 @@ import pytest
 from PIL import Image
 
 from core.batch import (
-    MANIFEST_NAME,
+    JOURNAL_NAME,
     BatchOptions,
     BatchProgress,
     FileResult,
     SharedMasks,
     pair_folder,
     prepare_batch,
-    read_manifest,
+    read_journal,
     run_batch,
 )
-from core.cancel import CancelToken
-from core.classic import ClassicEngine
-from core.errors import BatchInputError, BatchSettingsChangedError
-from core.request import InpaintRequest, InpaintResult, InpaintSettings, ProgressCallback
+from core.common.cancel import CancelToken
+from core.common.errors import BatchInputError, BatchSettingsChangedError
+from core.common.progress import ProgressCallback
+from core.inpaint.classic import ClassicEngine
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest, InpaintSettings
 
 CLASSIC = InpaintSettings(engine="classic")
 
@@ -99,7 +101,7 @@ def test_damaged_and_foreign_files_are_reported_and_the_batch_goes_on(tmp_path: 
     }
     assert "photo001.png" in (results["photo001.png"].reason or "")
     assert "5×5" in (results["photo002.png"].reason or "")
-    state = read_manifest(tmp_path / "out")
+    state = read_journal(tmp_path / "out")
     assert state.status("zz.jpg") == "failed" and state.status("photo000.png") == "done"
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["photo000_inpainted.png"]
 
@@ -265,16 +267,16 @@ def test_pause_holds_the_batch_between_photos(tmp_path: Path) -> None:
     results.close()
 
 
-def test_manifest_survives_a_line_cut_short(tmp_path: Path) -> None:
+def test_journal_survives_a_line_cut_short(tmp_path: Path) -> None:
     folder, out = make_folder(tmp_path / "in", 2), tmp_path / "out"
     run_all(folder, out)
-    manifest = out / MANIFEST_NAME
-    with manifest.open("a", encoding="utf-8") as handle:
+    journal = out / JOURNAL_NAME
+    with journal.open("a", encoding="utf-8") as handle:
         handle.write('{"kind": "file", "photo": "photo000.png", "sta')  # a crash in the middle of a record
-    state = read_manifest(out)
+    state = read_journal(out)
     assert state.damaged_lines == 1 and state.done_count() == 2
     assert {r.status for r in run_all(folder, out, BatchOptions(settings=CLASSIC, resume=True))} == {"skipped"}
-    lines = manifest.read_text(encoding="utf-8").splitlines()
+    lines = journal.read_text(encoding="utf-8").splitlines()
     assert sum(1 for line in lines if line.startswith('{"kind": "batch"')) == 2
     assert all(json.loads(line) for line in lines if not line.endswith('"sta'))
 
@@ -282,7 +284,7 @@ def test_manifest_survives_a_line_cut_short(tmp_path: Path) -> None:
 def test_tiny_moebius_model_on_512_photos(tmp_path: Path) -> None:
     from tiny_model import write_tiny_model
 
-    from core.engine import load_engine
+    from core.inpaint.engine import load_engine
 
     folder = make_folder(tmp_path / "in", 2, size=(512, 512), ext=".jpg")
     model_dir = write_tiny_model(tmp_path / "models", fmt="safetensors")
@@ -305,7 +307,7 @@ def test_resume_adopts_an_output_finished_just_before_a_crash(tmp_path: Path) ->
     # As if the run had been killed after writing photo001's output but before recording it as done, and in
     # the middle of writing photo002's (a hidden temporary file is all that is left of that).
     stamp = (out / "photo001_inpainted.png").stat().st_mtime_ns
-    with (out / MANIFEST_NAME).open("a", encoding="utf-8") as handle:
+    with (out / JOURNAL_NAME).open("a", encoding="utf-8") as handle:
         for photo in ("photo001.png", "photo002.png"):
             handle.write(
                 json.dumps(
@@ -325,4 +327,4 @@ def test_resume_adopts_an_output_finished_just_before_a_crash(tmp_path: Path) ->
     ]
     assert (out / "photo001_inpainted.png").stat().st_mtime_ns == stamp
     assert not list(out.glob(".*.tmp"))
-    assert read_manifest(out).files["photo001.png"] == {**read_manifest(out).files["photo001.png"], "adopted": True}
+    assert read_journal(out).files["photo001.png"] == {**read_journal(out).files["photo001.png"], "adopted": True}

@@ -1,8 +1,8 @@
-"""The batch benchmark's report reads as lines (the measurement itself is run by ``python -m core.benchmark``)."""
+"""The batch benchmark's report reads as lines (the measurement itself is run by ``python -m core.bench``)."""
 
 from __future__ import annotations
 
-from core.bench_batch import describe
+from core.bench.batch import describe
 
 
 def test_describe_names_every_case_and_the_overlap_gain() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from core.batch import MaskPlacement, Pairing, SharedMasks, is_mask_name, pair_folder, place_mask, seed_for
 from core.batch.runner import BatchOptions
-from core.errors import BatchInputError
-from core.request import InpaintSettings
+from core.common.errors import BatchInputError
+from core.job.request import InpaintSettings
 
 
 def touch(folder: Path, *names: str) -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cancel import CancelToken
-from core.classic import MAX_RADIUS, MIN_RADIUS, ClassicEngine, frame_inpainter, inpaint_radius
-from core.engine import load_engine
-from core.errors import CancelledError, EmptyMaskError
-from core.imageio import read_image, read_mask
-from core.plan import TILE, plan_regions
-from core.request import InpaintRequest, InpaintSettings, ProgressEvent
+from core.common.cancel import CancelToken
+from core.common.errors import CancelledError, EmptyMaskError
+from core.common.progress import ProgressEvent
+from core.inpaint.classic import MAX_RADIUS, MIN_RADIUS, ClassicEngine, frame_inpainter, inpaint_radius
+from core.inpaint.engine import load_engine
+from core.inpaint.plan import TILE, plan_regions
+from core.job.request import InpaintRequest, InpaintSettings
+from core.photo.imageio import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")

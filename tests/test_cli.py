@@ -15,11 +15,12 @@ import pytest
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
-from core import cli
-from core.cancel import CancelToken
-from core.cli import ProgressBar, main
-from core.errors import CancelledError
-from core.request import ProgressEvent
+from core.cli import main as cli
+from core.cli.main import main
+from core.cli.reporting import ProgressBar
+from core.common.cancel import CancelToken
+from core.common.errors import CancelledError
+from core.common.progress import ProgressEvent
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "samples"
@@ -114,7 +115,7 @@ def test_auto_engine_without_weights_says_it_uses_the_classic_engine(
 def test_moebius_engine_without_weights_is_refused(
     photo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("core.moebius_engine", reason="core.moebius_engine is not written yet")
+    pytest.importorskip("core.inpaint.moebius", reason="core.inpaint.moebius is not written yet")
     empty = tmp_path / "no-models"
     empty.mkdir()
     out = tmp_path / "out.png"
@@ -257,7 +258,7 @@ def test_unexpected_error_is_one_line_unless_debugging(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("core.classic.ClassicEngine.inpaint", broken)
+    monkeypatch.setattr("core.inpaint.classic.ClassicEngine.inpaint", broken)
     args = [str(photo[0]), "--mask", str(photo[1]), "-o", str(tmp_path / "out.png"), "--engine", "classic"]
     assert main(args) == 1
     line = one_error_line(capsys.readouterr().err)
@@ -278,7 +279,7 @@ def test_cancel_writes_nothing(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise interruption()
 
-    monkeypatch.setattr("core.classic.ClassicEngine.inpaint", interrupted)
+    monkeypatch.setattr("core.inpaint.classic.ClassicEngine.inpaint", interrupted)
     out = tmp_path / "out.png"
     assert main([str(photo[0]), "--mask", str(photo[1]), "-o", str(out), "--engine", "classic"]) == 130
     assert "Cancelled; nothing was written." in capsys.readouterr().err
@@ -300,7 +301,7 @@ def test_ctrl_c_sets_the_cancel_token(
         cancel.raise_if_cancelled()  # the engine's next check stops the job
 
     handler_before = signal.getsignal(signal.SIGINT)
-    monkeypatch.setattr("core.classic.ClassicEngine.inpaint", engine_checking_its_token)
+    monkeypatch.setattr("core.inpaint.classic.ClassicEngine.inpaint", engine_checking_its_token)
     out = tmp_path / "out.png"
     assert main([str(photo[0]), "--mask", str(photo[1]), "-o", str(out), "--engine", "classic"]) == 130
     err = capsys.readouterr().err

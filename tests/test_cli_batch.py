@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import engine as engine_module
-from core.batch import MANIFEST_NAME
-from core.cli import main
+from core.batch import JOURNAL_NAME
+from core.cli.main import main
+from core.inpaint import engine as engine_module
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def test_killed_batch_resumes_without_redoing_anything(tmp_path: Path, capsys: p
 
     # 3. Every output exists exactly once and is a whole image; nothing else is left in the folder.
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([f"img{i:02d}_inpainted.png" for i in range(50)] + [MANIFEST_NAME, "moebius-batch.lock"])
+    assert names == sorted([f"img{i:02d}_inpainted.png" for i in range(50)] + [JOURNAL_NAME, "moebius-batch.lock"])
     for i in range(50):
         with Image.open(out / f"img{i:02d}_inpainted.png") as image:
             image.load()
@@ -81,9 +81,9 @@ def test_killed_batch_resumes_without_redoing_anything(tmp_path: Path, capsys: p
     assert len(redone) == 50 - len(survivors)
     assert all((out / n.replace(".png", "_inpainted.png")).stat().st_mtime >= started - 1 for n in redone)
     assert records[-1] == {**records[-1], "kind": "summary", "done": len(redone), "skipped": len(survivors)}
-    # The manifest says "done" exactly once per photo.
-    manifest = [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines() if line.endswith("}")]
-    done_records = [r["photo"] for r in manifest if r.get("status") == "done"]
+    # The journal says "done" exactly once per photo.
+    journal = [json.loads(line) for line in (out / JOURNAL_NAME).read_text().splitlines() if line.endswith("}")]
+    done_records = [r["photo"] for r in journal if r.get("status") == "done"]
     assert sorted(done_records) == sorted(f"img{i:02d}.png" for i in range(50))
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from fake_hub import FakeHub, closed_port_url, install_tiny_model, running_hub, serve_release, tiny_release
 
-from core.cli import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
-from core.paths import models_dir
-from core.weights import find_model
+from core.cli.main import COMMANDS, main
+from core.cli.reporting import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from core.common.paths import models_dir
+from core.weights.registry import find_model
 
 
 @pytest.fixture

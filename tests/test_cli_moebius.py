@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from tiny_model import SAMPLES, write_tiny_model
 
-from core.cli import main
+from core.cli.main import main
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/samples is not beside the repo")
 

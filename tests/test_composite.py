@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.composite import (
+from core.inpaint.composite import (
     FrameFit,
     apply_colour,
     auto_feather,
@@ -27,7 +27,7 @@ from core.composite import (
     to_frame,
     unfit_from_frame,
 )
-from core.imageio import read_image, read_mask
+from core.photo.imageio import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")

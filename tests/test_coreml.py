@@ -32,8 +32,8 @@ from backends.coreml.export import (
     unsupported_operators,
 )
 from backends.coreml.runtime import CoreMLFunction, CoreMLUnavailable, load_function
-from core.loading import COREML_PARTS, CoreMLUNet, CoreMLVAE, coreml_folder, coreml_parts, export_coreml
-from core.model import COND_IDS, TINY_CONFIG, UNCOND_IDS, MoebiusModel
+from core.inpaint.coreml import COREML_PARTS, CoreMLUNet, CoreMLVAE, coreml_folder, coreml_parts, export_coreml
+from core.model.unet import COND_IDS, TINY_CONFIG, UNCOND_IDS, MoebiusModel
 
 ct = pytest.importorskip("coremltools", reason="coremltools is not installed (pip install -e '.[coreml]')")
 on_macos = pytest.mark.skipif(
@@ -240,7 +240,7 @@ def test_tiny_moebius_unet_converts_to_mlpackage(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_export_coreml_writes_the_bundle_into_the_models_folder(tmp_path: Path) -> None:
-    from core.weights import find_model
+    from core.weights.registry import find_model
 
     files = find_model(write_tiny_model(tmp_path / "models"))
     assert files is not None

@@ -11,8 +11,8 @@ from tiny_model import write_tiny_model
 
 from backends import device
 from backends.coreml import coreml_status
-from core.cli import COMMANDS, main
-from core.paths import models_dir
+from core.cli.main import COMMANDS, main
+from core.common.paths import models_dir
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +122,7 @@ def test_doctor_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_gui_can_reuse_the_report() -> None:
-    from core.doctor import collect, describe
+    from core.cli.doctor import collect, describe
 
     report = collect()
     text = describe(report)

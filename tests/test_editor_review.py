@@ -19,8 +19,10 @@ from test_app_editor import FILL, FakeEngine, editor, engine, make_window, open_
 from app.canvas import Canvas
 from app.canvas_view import CanvasView, bars_needed
 from app.main_window import MainWindow
-from core.cancel import CancelToken
-from core.request import InpaintRequest, InpaintResult, ProgressCallback, ProgressEvent
+from core.common.cancel import CancelToken
+from core.common.progress import ProgressCallback, ProgressEvent
+from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
 
 __all__ = ["editor", "engine"]  # fixtures shared with test_app_editor
 
@@ -61,7 +63,7 @@ class SeededEngine(FakeEngine):
                     break
             if cancel is not None:
                 cancel.raise_if_cancelled()
-        from core.plan import plan_regions
+        from core.inpaint.plan import plan_regions
 
         image = request.image.copy()
         image[request.mask >= 128] = seed_colour(seed)
@@ -432,7 +434,7 @@ def test_bars_needed_counts_the_room_the_other_bar_takes() -> None:
 
 
 def test_device_precision_and_colour_strength_are_saved_and_used(qtbot: QtBot, tmp_path: Path) -> None:
-    from core.settings import load_settings
+    from core.job.settings import load_settings
 
     seen: list[tuple[str, str]] = []
     fake = FakeEngine()
@@ -528,7 +530,7 @@ def test_live_preview_arrives_from_the_tiny_moebius_model(
         pytest.skip("core's ProgressEvent has no region yet")
     from tiny_model import write_tiny_model
 
-    # The first preview of a window is due at once (core.preview), so a short run has at least one.
+    # The first preview of a window is due at once (core.inpaint.preview), so a short run has at least one.
     write_tiny_model(tmp_path / "models")
     monkeypatch.setenv("MOEBIUS_STUDIO_MODELS", str(tmp_path / "models"))
     window = make_window(qtbot, None)  # the real engine factory
@@ -567,7 +569,7 @@ def test_every_menu_action_is_keyboard_reachable_and_shortcuts_are_unique(editor
 
 def test_history_budget_in_bytes_evicts_the_oldest_but_never_the_newest() -> None:
     from app.history import HistoryEntry, ResultsHistory
-    from core.request import InpaintSettings
+    from core.job.request import InpaintSettings
 
     photo = np.zeros((100, 100, 3), np.uint8)
     mask = np.zeros((100, 100), np.uint8)

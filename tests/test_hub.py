@@ -19,9 +19,9 @@ import torch
 from fake_hub import FakeHub, closed_port_url, running_hub, serve_release, tiny_release, write_malicious_bin
 from safetensors.torch import load_file
 
-import core.hub
-from core.cancel import CancelToken
-from core.errors import (
+import core.weights.hub
+from core.common.cancel import CancelToken
+from core.common.errors import (
     CancelledError,
     ChecksumMismatchError,
     DiskSpaceError,
@@ -30,11 +30,11 @@ from core.errors import (
     RemoteFileNotFoundError,
     UnsafeCheckpointError,
 )
-from core.hub import DownloadProgress, describe_progress
-from core.manifest import Manifest
-from core.model_download import download_model, plan_download
-from core.paths import models_dir
-from core.weights import MODELS, VARIANTS, find_model
+from core.common.paths import models_dir
+from core.weights.download import download_model, plan_download
+from core.weights.hub import DownloadProgress, describe_progress
+from core.weights.registry import MODELS, VARIANTS, find_model
+from core.weights.verification import Manifest
 
 BIN = "ft_places2/diffusion_pytorch_model.bin"
 
@@ -48,8 +48,8 @@ def hub() -> Iterator[FakeHub]:
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read 64 KiB at a time and pass on every progress report, so a 21 MB file gives many of them."""
-    monkeypatch.setattr(core.hub, "CHUNK_BYTES", 64 * 1024)
-    monkeypatch.setattr(core.hub, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(core.weights.hub, "CHUNK_BYTES", 64 * 1024)
+    monkeypatch.setattr(core.weights.hub, "PROGRESS_INTERVAL", 0.0)
 
 
 def _files_below(folder: Path) -> list[str]:
@@ -238,7 +238,7 @@ def test_hf_hub_offline_switch_is_respected(monkeypatch: pytest.MonkeyPatch, hub
 
 def test_not_enough_space_is_refused_before_any_transfer(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     serve_release(hub, tiny_release())
-    monkeypatch.setattr("core.diskops.free_bytes", lambda folder: 10_000)
+    monkeypatch.setattr("core.common.files.free_bytes", lambda folder: 10_000)
     with pytest.raises(DiskSpaceError, match="Not enough free disk space"):
         download_model("ft_places2", endpoint=hub.url)
     assert hub.requests("GET") == []
@@ -265,22 +265,22 @@ def test_a_full_disk_while_converting_keeps_the_verified_download_for_the_retry(
     hub: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serve_release(hub, tiny_release())
-    import core.convert
-    import core.model_store
+    import core.weights.convert
+    import core.weights.store
 
-    real_write = core.convert.write_safetensors
+    real_write = core.weights.convert.write_safetensors
 
     def disk_fills_up(state: object, destination: Path, *, name: str) -> None:
         destination.write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(core.model_store, "write_safetensors", disk_fills_up)
+    monkeypatch.setattr(core.weights.store, "write_safetensors", disk_fills_up)
     with pytest.raises(DiskSpaceError, match="full"):
         download_model("ft_places2", endpoint=hub.url)
     assert _installed_weights() == []  # no half-written file under any name a loader uses
     assert not list(models_dir().rglob(".*.tmp"))
 
-    monkeypatch.setattr(core.model_store, "write_safetensors", real_write)
+    monkeypatch.setattr(core.weights.store, "write_safetensors", real_write)
     download_model("ft_places2", endpoint=hub.url)
     assert len(hub.requests("GET", BIN)) == 1  # the complete download was used again, not fetched twice
     assert find_model() is not None

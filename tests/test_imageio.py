@@ -14,21 +14,14 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
-from core.errors import (
+from core.common.errors import (
     ImageReadError,
     ImageTooLargeError,
     OutputError,
     OutputExistsError,
     OutputNotWritableError,
 )
-from core.imageio import (
-    Photo,
-    check_output_path,
-    estimate_jpeg_quality,
-    read_image,
-    read_mask,
-    write_image,
-)
+from core.photo.imageio import Photo, check_output_path, estimate_jpeg_quality, read_image, read_mask, write_image
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")

@@ -17,9 +17,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
-from core.cli import main
-from core.errors import OutputNotWritableError
-from core.imageio import Photo, output_samples, read_image, write_image
+from core.cli.main import main
+from core.common.errors import OutputNotWritableError
+from core.photo.imageio import Photo, output_samples, read_image, write_image
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")

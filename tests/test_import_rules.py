@@ -93,7 +93,7 @@ def test_core_and_backends_import_without_qt(repo_root: Path) -> None:
 
 def test_light_modules_do_not_load_torch(repo_root: Path) -> None:
     code = (
-        "import sys, core.paths, core.settings, backends.device\n"
+        "import sys, core.common.paths, core.job.settings, backends.device\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     result = _run_python(code, repo_root)

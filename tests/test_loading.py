@@ -13,19 +13,13 @@ import torch
 from tiny_model import write_tiny_model
 
 from backends import memory
-from core.errors import DeviceError, OutOfMemoryError
-from core.loading import (
-    DeviceInfo,
-    GuardedPipeline,
-    choose_device,
-    estimate_memory,
-    load_pipeline,
-    plan_memory,
-    resolve,
-)
-from core.model import TINY_CONFIG, MoebiusModel
-from core.settings import JobSettings, save_settings
-from core.weights import ModelFiles, find_model
+from core.common.errors import DeviceError, OutOfMemoryError
+from core.inpaint.device import DeviceInfo, choose_device, estimate_memory, plan_memory, resolve
+from core.inpaint.guarded import GuardedPipeline
+from core.inpaint.loading import load_pipeline
+from core.job.settings import JobSettings, save_settings
+from core.model.unet import TINY_CONFIG, MoebiusModel
+from core.weights.registry import ModelFiles, find_model
 
 GIB = 2**30
 
@@ -218,7 +212,7 @@ def test_other_errors_are_not_retried() -> None:
 
 
 def test_split_guidance_gives_the_same_result() -> None:
-    from core.pipeline import MoebiusPipeline
+    from core.inpaint.pipeline import MoebiusPipeline
 
     torch.manual_seed(0)
     model = MoebiusModel({**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]})
@@ -234,7 +228,7 @@ def test_split_guidance_gives_the_same_result() -> None:
 
 def test_the_cpu_splits_the_guidance_batch_by_default() -> None:
     # Two half-size calls need less memory on a CPU (at about the same speed); a GPU keeps the full batch.
-    from core.pipeline import MoebiusPipeline
+    from core.inpaint.pipeline import MoebiusPipeline
 
     model = MoebiusModel({**TINY_CONFIG, "sample_size": 8, "block_out_channels": [8, 16, 32]})
     assert MoebiusPipeline(model, FakeVAE()).split_guidance
@@ -276,7 +270,7 @@ def test_load_pipeline_reports_an_unavailable_device(tiny_files: ModelFiles) -> 
 
 
 def test_load_failure_for_other_reasons_propagates(tmp_path: Path) -> None:
-    from core.errors import CheckpointError
+    from core.common.errors import CheckpointError
 
     (tmp_path / "vae").mkdir()
     bad = ModelFiles(tmp_path / "missing.bin", tmp_path / "vae")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import EmptyMaskError, MaskError, MaskSizeMismatchError
-from core.mask import binarize, check_mask, fit_mask, mask_bbox
+from core.common.errors import EmptyMaskError, MaskError, MaskSizeMismatchError
+from core.photo.mask import binarize, check_mask, fit_mask, mask_bbox
 
 
 def test_binarize_fills_from_128() -> None:

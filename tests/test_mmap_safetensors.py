@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.errors import CheckpointError
-from core.mmap_safetensors import load_mmap
+from core.common.errors import CheckpointError
+from core.model.safetensors_mmap import load_mmap
 
 
 def _write(path: Path) -> dict[str, torch.Tensor]:

@@ -11,14 +11,14 @@ import pytest
 import torch
 from tiny_model import GOLDEN, REFERENCE, TINY_UNET_CONFIG, write_tiny_model
 
-from core.errors import (
+from core.common.errors import (
     CheckpointError,
     CheckpointMismatchError,
     ConfigError,
     UnsafeCheckpointError,
     UnsupportedSizeError,
 )
-from core.model import MoebiusModel, load_moebius
+from core.model.unet import MoebiusModel, load_moebius
 
 pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo")
 
@@ -187,14 +187,14 @@ def test_truncated_checkpoint_is_reported(tmp_path: Path) -> None:
 def test_both_self_lambda_formulations_match_golden(
     golden_model: MoebiusModel, monkeypatch: pytest.MonkeyPatch, formulation: str
 ) -> None:
-    import core.model
+    import core.model.unet
 
     if formulation == "convolution":
         # The formulation an exported (Core ML) graph gets, chosen the way export chooses it.
         monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
     elif formulation == "row-windows-one-row-per-band":
         # The smallest band budget: every image row is a band of its own, exercising the band loop.
-        monkeypatch.setattr(core.model, "ROW_WINDOW_FILTER_ELEMENTS", 1)
+        monkeypatch.setattr(core.model.unet, "ROW_WINDOW_FILTER_ELEMENTS", 1)
     inputs, expected = _load("inputs"), _load("expected")
     with torch.inference_mode():
         out = golden_model(inputs["sample"], inputs["timesteps"], inputs["input_ids"])
@@ -203,7 +203,7 @@ def test_both_self_lambda_formulations_match_golden(
 
 def test_self_lambda_formulations_agree_at_released_widths(monkeypatch: pytest.MonkeyPatch) -> None:
     """Row windows against the convolution at the released level-0 and level-2 widths, kernel bias included."""
-    from core.model import SelfLambda
+    from core.model.unet import SelfLambda
 
     torch.manual_seed(0)
     for channels, side in ((320, 64), (1280, 16)):
@@ -223,7 +223,7 @@ def test_self_lambda_formulations_agree_at_released_widths(monkeypatch: pytest.M
 
 def test_benchmark_reference_transcription_matches_golden() -> None:
     """The plain transcription the benchmark compares against is itself exact."""
-    from core.bench_reference import reference_forward
+    from core.bench.reference import reference_forward
 
     state = _load("weights")
     config = json.loads((GOLDEN / "config.json").read_text())["model_kwargs"]
@@ -235,7 +235,7 @@ def test_benchmark_reference_transcription_matches_golden() -> None:
 
 def test_an_exported_self_lambda_is_the_reference_convolution() -> None:
     """Exported graphs (the Core ML route) get the convolution; the row windows' strided views stay eager-only."""
-    from core.model import SelfLambda
+    from core.model.unet import SelfLambda
 
     class Square(torch.nn.Module):
         def __init__(self) -> None:

@@ -70,7 +70,7 @@ def test_verify_and_remove_an_installed_model(
 ) -> None:
     from fake_hub import install_tiny_model
 
-    from core.paths import models_dir
+    from core.common.paths import models_dir
 
     install_tiny_model(models_dir())
     dialog.refresh()

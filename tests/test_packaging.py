@@ -62,7 +62,7 @@ def slim() -> ModuleType:
         "PySide6/Qt/plugins/imageformats/libqjpeg.so",
         "PySide6/Qt/lib/libQt6Widgets.so.6",
         "cv2/cv2.abi3.so",
-        "core/data/vae_config.json",
+        "core/model/vae_config.json",
         "resources/sample/coffee.png",
         "licenses/LGPL-3.0.txt",
     ],

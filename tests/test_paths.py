@@ -7,7 +7,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from core import paths
+from core.common import paths
 
 
 def test_home_variable_puts_everything_under_one_folder(private_home: Path) -> None:
@@ -79,4 +79,4 @@ def test_paths_is_the_only_user_of_platformdirs(repo_root: Path) -> None:
                     names = [node.module]
                 if any(name.split(".")[0] == "platformdirs" for name in names):
                     users.append(source.relative_to(repo_root).as_posix())
-    assert users == ["core/paths.py"]
+    assert users == ["core/common/paths.py"]

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from tiny_model import GOLDEN, load_tiny_pipeline, random_frame
 
-from core.cancel import CancelToken
-from core.errors import CancelledError, UnsupportedSizeError
-from core.model import load_moebius
-from core.pipeline import DenoiseTrace, MoebiusPipeline, paste_back
-from core.request import ProgressEvent
-from core.vae import build_vae
+from core.common.cancel import CancelToken
+from core.common.errors import CancelledError, UnsupportedSizeError
+from core.common.progress import ProgressEvent
+from core.inpaint.pipeline import DenoiseTrace, MoebiusPipeline, paste_back
+from core.model.unet import load_moebius
+from core.model.vae import build_vae
 
 pytestmark = pytest.mark.skipif(
     not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"

@@ -10,18 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import main
-from core.plan import (
-    DEFAULT_CONTEXT_MARGIN,
-    GLOBAL,
-    TILE,
-    WINDOW,
-    Plan,
-    Rect,
-    coarse_grid,
-    plan_regions,
-    render_plan,
-)
+from core.cli.main import main
+from core.inpaint.plan import GLOBAL, TILE, WINDOW, Plan, Rect, coarse_grid, plan_regions, render_plan
+from core.job.options import DEFAULT_CONTEXT_MARGIN
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")

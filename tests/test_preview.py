@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from tiny_model import load_tiny_pipeline, random_frame
 
-from core.loading import DeviceInfo
-from core.moebius_engine import MoebiusEngine, _placing_previews
-from core.pipeline import MoebiusPipeline
-from core.plan import Rect
-from core.preview import LatentPreview
-from core.request import InpaintRequest, InpaintSettings, ProgressEvent
+from core.common.progress import ProgressEvent
+from core.inpaint.device import DeviceInfo
+from core.inpaint.moebius import MoebiusEngine, _placing_previews
+from core.inpaint.pipeline import MoebiusPipeline
+from core.inpaint.plan import Rect
+from core.inpaint.preview import LatentPreview
+from core.job.request import InpaintRequest, InpaintSettings
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cancel import CancelToken
-from core.classic import frame_inpainter
-from core.errors import CancelledError
-from core.imageio import read_image, read_mask
-from core.plan import GLOBAL, TILE, WINDOW, plan_regions
-from core.regions import BlendOptions, run_plan
-from core.request import ProgressEvent
+from core.common.cancel import CancelToken
+from core.common.errors import CancelledError
+from core.common.progress import ProgressEvent
+from core.inpaint.classic import frame_inpainter
+from core.inpaint.plan import GLOBAL, TILE, WINDOW, plan_regions
+from core.inpaint.regions import BlendOptions, run_plan
+from core.photo.imageio import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
@@ -235,7 +235,7 @@ class RecordingPipeline:
 def tiny_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from tiny_model import write_tiny_model
 
-    from core.moebius_engine import MoebiusEngine
+    from core.inpaint.moebius import MoebiusEngine
 
     root = tmp_path_factory.mktemp("models")
     write_tiny_model(root)
@@ -243,7 +243,7 @@ def tiny_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 def test_moebius_runs_a_reduced_pass_and_tiles_with_one_seed_policy(tiny_engine) -> None:  # type: ignore[no-untyped-def]
-    from core.request import InpaintRequest, InpaintSettings
+    from core.job.request import InpaintRequest, InpaintSettings
 
     photo = smooth_photo(700, 1300)
     mask = box_mask(700, 1300, (400, 200, 780, 500))
@@ -271,7 +271,7 @@ def test_moebius_runs_a_reduced_pass_and_tiles_with_one_seed_policy(tiny_engine)
 
 
 def test_moebius_cancel_stops_between_windows(tiny_engine) -> None:  # type: ignore[no-untyped-def]
-    from core.request import InpaintRequest, InpaintSettings
+    from core.job.request import InpaintRequest, InpaintSettings
 
     photo = smooth_photo(1200, 1600)
     mask = box_mask(1200, 1600, (100, 100, 160, 160), (1400, 1000, 1460, 1060))

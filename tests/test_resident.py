@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.mmap_safetensors import load_mmap
-from core.resident import release_weights, trim_heap, weight_mappings
+from core.inpaint.resident import release_weights, trim_heap, weight_mappings
+from core.model.safetensors_mmap import load_mmap
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc/self (Linux)")
 
@@ -66,7 +66,7 @@ def _allocate_and_free(megabytes: int = 48) -> None:
 
 
 def test_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> None:
-    from core.resident import freed_memory_reused
+    from core.inpaint.resident import freed_memory_reused
 
     kib = 48 * 1024
     with freed_memory_reused():
@@ -84,7 +84,7 @@ def test_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> Non
 
 
 def test_nested_blocks_keep_freed_blocks_until_the_outermost_ends() -> None:
-    from core.resident import freed_memory_reused
+    from core.inpaint.resident import freed_memory_reused
 
     kib = 48 * 1024
     with freed_memory_reused():

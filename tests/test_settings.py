@@ -6,16 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.errors import SettingsError
-from core.request import DEFAULT_GUIDANCE, DEFAULT_STEPS, InpaintSettings
-from core.settings import (
-    SETTINGS_VERSION,
-    JobSettings,
-    load_settings,
-    save_settings,
-    settings_from_dict,
-)
+from core.common import paths
+from core.common.errors import SettingsError
+from core.job.options import DEFAULT_GUIDANCE, DEFAULT_STEPS
+from core.job.request import InpaintSettings
+from core.job.settings import SETTINGS_VERSION, JobSettings, load_settings, save_settings, settings_from_dict
 
 
 def test_defaults() -> None:

@@ -17,38 +17,42 @@ import torch
 from fake_hub import install_tiny_model, tiny_release
 from safetensors.torch import load_file, save_file
 
-import core.manifest
-import core.model_store
-from core.errors import ChecksumMismatchError, ModelFolderNotWritableError, ModelNotInstalledError, UnknownModelError
-from core.manifest import Manifest
-from core.model import load_moebius
-from core.model_store import model_status, remove_model, verify_installed
-from core.paths import cache_dir, models_dir
-from core.weights import (
-    DEFAULT_VARIANT,
+import core.weights.store
+import core.weights.verification
+from core.common.errors import (
+    ChecksumMismatchError,
+    ModelFolderNotWritableError,
+    ModelNotInstalledError,
+    UnknownModelError,
+)
+from core.common.paths import cache_dir, models_dir
+from core.job.options import DEFAULT_VARIANT
+from core.model.unet import load_moebius
+from core.weights.registry import (
     MODELS,
     VARIANTS,
     ModelFiles,
     find_model,
     get_spec,
     installed_variants,
-    prepare_model,
     require_model,
     variant_for,
 )
+from core.weights.store import model_status, prepare_model, remove_model, verify_installed
+from core.weights.verification import Manifest
 
 
 @pytest.fixture
 def hash_counter(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Records every file core.model_store hashes."""
+    """Records every file core.weights.store hashes."""
     hashed: list[Path] = []
-    real = core.manifest.sha256_file
+    real = core.weights.verification.sha256_file
 
     def counting(path: Path, **kwargs: object) -> str:
         hashed.append(path)
         return real(path, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(core.model_store, "sha256_file", counting)
+    monkeypatch.setattr(core.weights.store, "sha256_file", counting)
     return hashed
 
 
@@ -154,7 +158,7 @@ def test_a_bin_elsewhere_is_converted_into_the_cache_once(tmp_path: Path, monkey
     assert (ready.unet.parent / "config.json").is_file()  # the tiny config travels with it
     load_moebius(ready.unet)
     # A second load reuses the conversion.
-    monkeypatch.setattr(core.model_store, "write_safetensors", _must_not_run)
+    monkeypatch.setattr(core.weights.store, "write_safetensors", _must_not_run)
     assert prepare_model(files) == ready
 
 
@@ -170,7 +174,7 @@ def test_without_anywhere_to_write_the_bin_is_loaded_as_it_is(tmp_path: Path, mo
     def read_only(folder: Path, *, what: str = "") -> Path:
         raise ModelFolderNotWritableError(f"{folder} is read-only")
 
-    monkeypatch.setattr(core.model_store, "ensure_writable_dir", read_only)
+    monkeypatch.setattr(core.weights.store, "ensure_writable_dir", read_only)
     assert prepare_model(files) == files
 
 
@@ -230,7 +234,7 @@ def test_nothing_but_a_download_touches_the_network(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """List, where, import, verify, prepare and remove open no connection at all, not even to this machine."""
-    from core.cli import main
+    from core.cli.main import main
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a connection was attempted")

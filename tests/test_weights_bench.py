@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.bench_weights import describe, run
+from core.bench.weights import describe, run
 
 
 def test_quick_run_reports_both_formats_and_describes_them() -> None:

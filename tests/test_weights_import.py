@@ -18,7 +18,7 @@ import torch
 from fake_hub import tiny_release, write_malicious_bin
 from safetensors.torch import load_file, save_file
 
-from core.errors import (
+from core.common.errors import (
     CheckpointError,
     CheckpointMismatchError,
     ChecksumMismatchError,
@@ -27,12 +27,12 @@ from core.errors import (
     UnknownModelError,
     UnsafeCheckpointError,
 )
-from core.manifest import Manifest
-from core.model import load_moebius
-from core.model_import import find_checkpoints, import_models
-from core.paths import models_dir
-from core.vae import load_vae
-from core.weights import MODELS, VARIANTS, find_model
+from core.common.paths import models_dir
+from core.model.unet import load_moebius
+from core.model.vae import load_vae
+from core.weights.importer import find_checkpoints, import_models
+from core.weights.registry import MODELS, VARIANTS, find_model
+from core.weights.verification import Manifest
 
 UNET_BIN = "moebius/ft_places2/diffusion_pytorch_model.bin"
 VAE_BIN = "vae/diffusion_pytorch_model.bin"

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from core.model import TINY_CONFIG
+from core.model.unet import TINY_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -22,7 +22,7 @@ TINY_UNET_CONFIG: dict[str, Any] = dict(TINY_CONFIG)
 
 def tiny_vae_config() -> dict[str, Any]:
     """The released VAE config shrunk to 16 channels per level (same f = 8 and 4 latent channels)."""
-    config = json.loads((REPO / "core" / "data" / "vae_config.json").read_text())
+    config = json.loads((REPO / "core" / "model" / "vae_config.json").read_text())
     config.update(block_out_channels=[16, 16, 16, 16], norm_num_groups=8, layers_per_block=1)
     return config
 
@@ -45,8 +45,8 @@ def write_tiny_model(root: Path, *, variant: str = "ft_places2", fmt: str = "bin
     """
     from safetensors.torch import save_file
 
-    from core.model import MoebiusModel
-    from core.vae import build_vae
+    from core.model.unet import MoebiusModel
+    from core.model.vae import build_vae
 
     torch.manual_seed(seed)
     model = MoebiusModel(TINY_UNET_CONFIG)
@@ -80,10 +80,10 @@ def random_frame(size: int = 512) -> tuple[Any, Any]:
 
 
 def load_tiny_pipeline(root: Path) -> Any:
-    """A :class:`core.pipeline.MoebiusPipeline` over a tiny random model written under ``root``."""
-    from core.model import load_moebius
-    from core.pipeline import MoebiusPipeline
-    from core.vae import load_vae
+    """A :class:`core.inpaint.pipeline.MoebiusPipeline` over a tiny random model written under ``root``."""
+    from core.inpaint.pipeline import MoebiusPipeline
+    from core.model.unet import load_moebius
+    from core.model.vae import load_vae
 
     folder = write_tiny_model(root)
     return MoebiusPipeline(load_moebius(folder), load_vae(root / "vae"))

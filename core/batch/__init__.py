@@ -3,7 +3,7 @@
 One job per module:
 
 - :mod:`core.batch.pairing` finds each photo's mask by the documented conventions and reports conflicts.
-- :mod:`core.batch.manifest` keeps the journal in the output folder that makes a batch resumable.
+- :mod:`core.batch.journal` keeps the journal in the output folder that makes a batch resumable.
 - :mod:`core.batch.runner` checks everything up front (:func:`prepare_batch`) and then runs the batch as a
   generator of per-file results (:func:`run_batch`), which the command line and the GUI both drive.
 
@@ -18,7 +18,7 @@ Typical use::
 
 from __future__ import annotations
 
-from core.batch.manifest import MANIFEST_NAME, ManifestState, read_manifest
+from core.batch.journal import JOURNAL_NAME, JournalState, read_journal
 from core.batch.pairing import (
     ANCHORS,
     PHOTO_EXTENSIONS,
@@ -49,7 +49,7 @@ from core.batch.runner import (
 __all__ = [
     "ANCHORS",
     "DEFAULT_TEMPLATE",
-    "MANIFEST_NAME",
+    "JOURNAL_NAME",
     "PHOTO_EXTENSIONS",
     "SEED_POLICIES",
     "BatchOptions",
@@ -58,7 +58,7 @@ __all__ = [
     "BatchProgressCallback",
     "BatchSummary",
     "FileResult",
-    "ManifestState",
+    "JournalState",
     "MaskPlacement",
     "Pairing",
     "PlannedFile",
@@ -69,7 +69,7 @@ __all__ = [
     "place_mask",
     "placed_mask",
     "prepare_batch",
-    "read_manifest",
+    "read_journal",
     "run_batch",
     "seed_for",
 ]

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import BatchInputError
+from core.common.errors import BatchInputError
 
 PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif"})
 """Extensions of files that are read as photos (HEIC/HEIF needs the optional ``pillow-heif``)."""
@@ -54,7 +54,7 @@ class MaskPlacement:
 
     Args:
         mode: ``"resize"`` stretches the mask to the photo (thin strokes survive, see
-            :func:`core.mask.fit_mask`); ``"anchor"`` keeps its pixel size and places it at ``anchor``, cropping
+            :func:`core.photo.mask.fit_mask`); ``"anchor"`` keeps its pixel size and places it at ``anchor``, cropping
             what falls outside the photo (right for a watermark or a sensor spot at a fixed spot).
         anchor: one of :data:`ANCHORS` (only for ``"anchor"``).
     """

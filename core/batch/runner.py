@@ -4,7 +4,7 @@ Two steps, so that every mistake a user can make is reported before a model is l
 
 1. :func:`prepare_batch` checks the output folder (created when only its last part is missing; refused when it
    cannot be written, or when it is the input or masks folder), names every output by the template, reads a
-   shared mask once, and reads the manifest (:mod:`core.batch.manifest`) to decide per photo: process it, skip
+   shared mask once, and reads the journal (:mod:`core.batch.journal`) to decide per photo: process it, skip
    it (done earlier), adopt it (finished by a run that crashed before it could say so), or leave it out
    (no mask, a conflict, not an image, a name clash). The :class:`BatchPlan` it returns is what a front end
    shows as the pairing table.
@@ -16,15 +16,15 @@ Two steps, so that every mistake a user can make is reported before a model is l
    then redone by the next ``--resume``. ``pause`` (a :class:`threading.Event`) holds the batch between photos
    while it is set.
 
-Resume policy: a rerun with ``resume=True`` skips every photo the manifest records as done (and whose output
-still exists). When the manifest's settings differ from this run's, the batch is refused
-(:class:`~core.errors.BatchSettingsChangedError`, naming the differences) unless ``overwrite=True``, which redoes
+Resume policy: a rerun with ``resume=True`` skips every photo the journal records as done (and whose output
+still exists). When the journal's settings differ from this run's, the batch is refused
+(:class:`~core.common.errors.BatchSettingsChangedError`, naming the differences) unless ``overwrite=True``, which redoes
 every photo with the new settings. Without ``resume``, an output folder that already holds a batch is refused
 unless ``overwrite=True`` (start again).
 
 Seeds: ``fixed`` gives every photo the same seed (the single-photo behaviour); ``index`` uses seed + the photo's
 position in the sorted folder; ``name`` uses seed + a hash of the file name, which stays the same when photos
-are added or removed. A random seed (``None``) draws one per photo, reported in its result and the manifest.
+are added or removed. A random seed (``None``) draws one per photo, reported in its result and the journal.
 """
 
 from __future__ import annotations
@@ -41,18 +41,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.batch.manifest import (
-    DONE,
-    FAILED,
-    STARTED,
-    ManifestState,
-    ManifestWriter,
-    read_manifest,
-    settings_difference,
-)
+from core.batch.journal import DONE, FAILED, STARTED, JournalState, JournalWriter, read_journal, settings_difference
 from core.batch.pairing import NOT_IMAGE, SHARED, MaskPlacement, Pairing, SharedMasks
-from core.cancel import CancelToken
-from core.errors import (
+from core.common.cancel import CancelToken
+from core.common.errors import (
     BatchInputError,
     BatchSettingsChangedError,
     CancelledError,
@@ -60,15 +52,16 @@ from core.errors import (
     MoebiusError,
     OutputError,
 )
-from core.imageio import MAX_PIXELS
-from core.request import InpaintSettings, ProgressEvent
+from core.common.progress import ProgressEvent
+from core.job.request import InpaintSettings
+from core.photo.imageio import MAX_PIXELS
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from core.engine import Engine
-    from core.imageio import Photo
+    from core.inpaint.engine import Engine
+    from core.photo.imageio import Photo
 
 DEFAULT_TEMPLATE = "{stem}_inpainted{ext}"
 """Output names: ``{stem}`` (the photo's name without extension), ``{ext}`` (its extension, with the dot) and
@@ -93,11 +86,11 @@ ST_CANCELLED = "cancelled"
 
 @dataclass
 class BatchOptions:
-    """How to run a batch (the per-photo :class:`~core.request.InpaintSettings` plus the batch's own choices).
+    """How to run a batch (the per-photo :class:`~core.job.request.InpaintSettings` plus the batch's own choices).
 
     Args:
         settings: the job settings; ``settings.engine`` must be a concrete engine name (``"moebius"`` or
-            ``"classic"``: resolve ``"auto"`` first), because it is part of what the manifest compares.
+            ``"classic"``: resolve ``"auto"`` first), because it is part of what the journal compares.
         seed_policy: one of :data:`SEED_POLICIES`.
         template: output file name template (see :data:`DEFAULT_TEMPLATE`).
         fit_mask: stretch a per-file mask of another size to its photo instead of failing that photo.
@@ -149,7 +142,7 @@ class BatchPlan:
         out_dir: the output folder.
         options: the batch options.
         shared: the shared masks, if any, with their pixels in ``shared_pixels``.
-        fingerprint: the settings recorded in the manifest.
+        fingerprint: the settings recorded in the journal.
         notes: sentences for the user about what was decided (resume counts, settings changes).
     """
 
@@ -297,14 +290,14 @@ def prepare_batch(
             or the folder holds a batch this run may not continue (see the module's documentation).
         BatchSettingsChangedError: ``resume`` with other settings than the folder's batch, without ``overwrite``.
     """
-    from core.imageio import read_mask
+    from core.photo.imageio import read_mask
 
     pairing_list = list(pairings)
     # 1. Options that need no file system.
     if options.seed_policy not in SEED_POLICIES:
         raise BatchInputError(f"Unknown seed policy {options.seed_policy!r}; use one of {', '.join(SEED_POLICIES)}.")
     if options.settings.engine not in ("moebius", "classic"):
-        raise ValueError("resolve the engine name before preparing a batch (core.engine.resolve_engine_name)")
+        raise ValueError("resolve the engine name before preparing a batch (core.inpaint.engine.resolve_engine_name)")
     _check_template(options.template)
     # 2. The output folder: usable, and not a folder the inputs come from.
     out = _output_folder(Path(out_dir))
@@ -325,7 +318,7 @@ def prepare_batch(
                 raise BatchInputError(error.user_message()) from None
     # 4. What the earlier run of this folder did, and whether this run may continue it.
     fingerprint = batch_fingerprint(options, shared)
-    state = read_manifest(out)
+    state = read_journal(out)
     notes: list[str] = []
     redo_all = _check_earlier_batch(out, state, fingerprint, options, notes)
     # 5. Decide per file.
@@ -363,12 +356,12 @@ def output_name(template: str, photo: Path) -> str:
 
 
 def batch_fingerprint(options: BatchOptions, shared: SharedMasks | None = None) -> dict[str, Any]:
-    """The settings that change a batch's results, as the manifest records them.
+    """The settings that change a batch's results, as the journal records them.
 
     Settings the engine ignores (the classic engine has no steps, guidance or seed) are left out, so changing
     them does not invalidate a batch.
     """
-    from core.engine import ENGINES
+    from core.job.engines import ENGINES
 
     s = options.settings
     info = ENGINES[s.engine]
@@ -448,7 +441,7 @@ def _write_refusal(folder: Path) -> str | None:
     """
     import errno
 
-    from core.diskops import temp_path_for
+    from core.common.files import temp_path_for
 
     probe = temp_path_for(folder / "write-test")
     try:
@@ -465,7 +458,7 @@ def _write_refusal(folder: Path) -> str | None:
 
 
 def _check_earlier_batch(
-    out: Path, state: ManifestState, fingerprint: dict[str, Any], options: BatchOptions, notes: list[str]
+    out: Path, state: JournalState, fingerprint: dict[str, Any], options: BatchOptions, notes: list[str]
 ) -> bool:
     """Whether this run may use a folder that already holds a batch; returns True when everything is redone."""
     if not state.files:
@@ -494,7 +487,7 @@ def _check_earlier_batch(
 
 def _output_problem(output: Path, photo: Path, claimed: dict[Path, Path], originals: set[Path]) -> str | None:
     """Why ``output`` cannot be written for ``photo`` (a name clash, or it would replace an input), or ``None``."""
-    from core.imageio import output_format
+    from core.photo.imageio import output_format
 
     try:
         output_format(output)
@@ -558,16 +551,16 @@ def run_batch(
         eta = sum(processed_seconds) / len(processed_seconds) * remaining if processed_seconds else None
         progress(BatchProgress(item.index, total, item.pairing.photo, finished, event, time.monotonic() - started, eta))
 
-    with ManifestWriter(plan.out_dir) as manifest:
+    with JournalWriter(plan.out_dir) as journal:
         # 1. Record the settings, and clear what killed writes of this batch's outputs left behind.
-        manifest.batch(plan.fingerprint)
+        journal.batch(plan.fingerprint)
         _remove_stale_temporaries(plan.out_dir, {f.output.name for f in to_process if f.output is not None})
         reader = _read_ahead(to_process, plan, token)
         try:
             for finished, item in enumerate(plan.files):
                 # 2. Files that need no work are reported at once.
                 if item.action != PROCESS:
-                    result = _unprocessed_result(item, total, manifest)
+                    result = _unprocessed_result(item, total, journal)
                     report(item, finished + 1, None)
                     yield result
                     continue
@@ -587,7 +580,7 @@ def run_batch(
                 def on_event(event: ProgressEvent, item: PlannedFile = item, finished: int = finished) -> None:
                     report(item, finished, event)
 
-                result = _process_one(item, total, decoded, seed, engine, plan, manifest, token, on_event)
+                result = _process_one(item, total, decoded, seed, engine, plan, journal, token, on_event)
                 result = replace(result, seconds=time.monotonic() - photo_started)
                 remaining -= 1
                 if result.status == ST_DONE:
@@ -607,22 +600,22 @@ def _process_one(
     seed: int | None,
     engine: Engine,
     plan: BatchPlan,
-    manifest: ManifestWriter,
+    journal: JournalWriter,
     token: CancelToken,
     on_event: Callable[[ProgressEvent], None],
 ) -> FileResult:
     """Inpaint and write one photo; every failure becomes a ``failed`` result (a cancel a ``cancelled`` one)."""
-    from core.imageio import write_image
-    from core.request import InpaintRequest
+    from core.job.request import InpaintRequest
+    from core.photo.imageio import write_image
 
     assert item.output is not None
     name = item.pairing.photo.name
     if decoded.error is not None or decoded.photo is None or decoded.mask is None:
         reason = decoded.error or "could not be read"
-        manifest.file(name, FAILED, output=item.output.name, reason=reason)
+        journal.file(name, FAILED, output=item.output.name, reason=reason)
         return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason)
     settings = replace(plan.options.settings, seed=seed)
-    manifest.file(name, STARTED, output=item.output.name, seed=seed)
+    journal.file(name, STARTED, output=item.output.name, seed=seed)
     try:
         result = engine.inpaint(InpaintRequest(decoded.photo.pixels, decoded.mask, settings), on_event, token)
         token.raise_if_cancelled()
@@ -636,13 +629,13 @@ def _process_one(
     except CancelledError:
         return _result(item, total, ST_CANCELLED, mask=decoded.mask_path, reason="Cancelled; it is redone on --resume.")
     except MoebiusError as error:
-        manifest.file(name, FAILED, output=item.output.name, reason=error.user_message())
+        journal.file(name, FAILED, output=item.output.name, reason=error.user_message())
         return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=error.user_message(), seed=seed)
     except Exception as error:  # an engine bug must not end a batch of hundreds of photos
         reason = f"unexpected {type(error).__name__}: {error}"
-        manifest.file(name, FAILED, output=item.output.name, reason=reason)
+        journal.file(name, FAILED, output=item.output.name, reason=reason)
         return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason, seed=seed)
-    manifest.file(name, DONE, output=item.output.name, seed=result.seed, bytes=item.output.stat().st_size)
+    journal.file(name, DONE, output=item.output.name, seed=result.seed, bytes=item.output.stat().st_size)
     return _result(
         item,
         total,
@@ -654,12 +647,12 @@ def _process_one(
     )
 
 
-def _unprocessed_result(item: PlannedFile, total: int, manifest: ManifestWriter) -> FileResult:
+def _unprocessed_result(item: PlannedFile, total: int, journal: JournalWriter) -> FileResult:
     """The result of a file that is skipped, adopted or left out."""
     if item.action == ADOPT:
         # The crashed run wrote this output completely (outputs appear in one step); it only missed saying so.
         assert item.output is not None
-        manifest.file(item.pairing.photo.name, DONE, output=item.output.name, adopted=True)
+        journal.file(item.pairing.photo.name, DONE, output=item.output.name, adopted=True)
     if item.action in (SKIP, ADOPT):
         return _result(item, total, ST_SKIPPED, mask=item.pairing.mask, output=item.output, reason=item.reason)
     if item.pairing.source == NOT_IMAGE:
@@ -707,8 +700,8 @@ def _read_ahead(
 
 def _decode(item: PlannedFile, plan: BatchPlan) -> _Decoded:
     """Read one photo and make its mask fit it; never raises for a bad file (the error is returned)."""
-    from core.imageio import read_image
-    from core.mask import check_mask
+    from core.photo.imageio import read_image
+    from core.photo.mask import check_mask
 
     pairing = item.pairing
     mask_path = pairing.mask
@@ -732,8 +725,8 @@ def placed_mask(plan: BatchPlan, pairing: Pairing, width: int, height: int) -> t
     Raises:
         MoebiusError: there is no shared mask for this orientation, or the mask file is unusable.
     """
-    from core.imageio import read_mask
-    from core.mask import check_mask
+    from core.photo.imageio import read_mask
+    from core.photo.mask import check_mask
 
     if pairing.source == SHARED and plan.shared is not None:
         path = plan.shared.for_size(width, height)
@@ -751,7 +744,7 @@ def place_mask(mask: npt.NDArray[np.uint8], shape: tuple[int, int], placement: M
     """Lay a shared mask onto a photo of ``shape`` (height, width): stretched, or anchored at its own size."""
     import numpy as np
 
-    from core.mask import fit_mask
+    from core.photo.mask import fit_mask
 
     if placement.mode == "resize" or mask.shape == shape:
         return fit_mask(mask, shape)

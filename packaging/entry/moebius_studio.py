@@ -22,7 +22,7 @@ def main() -> int:
 
     use_bundled_models()
     if Path(sys.argv[0]).stem.lower() == CLI_NAME:
-        from core.cli import main as run
+        from core.cli.main import main as run
     else:
         from app.main import main as run
     return run()

@@ -1,0 +1,298 @@
+"""``moebius-inpaint batch``: fill every photo of a folder with its mask, resumably.
+
+The work itself is done by :mod:`core.batch`; this module turns the command line into a plan, shows
+progress, and reports each file and a summary, readable or as JSON lines (``--json``).
+
+Exit status: 0 every photo done (now or by an earlier run); 1 some photo failed or had no usable mask;
+2 bad input (missing folder, unusable output folder, a batch this run may not continue); 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from backends.device import DEVICES, PRECISIONS
+from core.batch import (
+    ANCHORS,
+    DEFAULT_TEMPLATE,
+    SEED_POLICIES,
+    BatchOptions,
+    BatchProgress,
+    BatchSummary,
+    FileResult,
+    MaskPlacement,
+    SharedMasks,
+    pair_folder,
+    prepare_batch,
+    run_batch,
+)
+from core.cli.arguments import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    pixel_count,
+    positive_int,
+    quality,
+    seed_or_random,
+    settings_from_options,
+)
+from core.cli.reporting import (
+    BAD_INPUT_ERRORS,
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    PROG,
+    ProgressBar,
+    run_reporting_errors,
+)
+from core.common.cancel import CancelToken
+from core.common.errors import BatchInputError
+from core.job.options import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS
+from core.photo.imageio import MAX_PIXELS
+
+_DESCRIPTION = """\
+Fill the masked part of every photo in INPUT_DIR and write the results to
+OUT_DIR. The model is loaded once for the whole folder; everything runs on
+this computer."""
+
+_EPILOG = f"""\
+examples:
+  moebius-inpaint batch shoot/ -o shoot_clean/            # masks in shoot/masks/ or NAME_mask.png
+  moebius-inpaint batch shoot/ --mask dust.png -o clean/   # one mask for every photo
+  moebius-inpaint batch shoot/ --mask-portrait p.png --mask-landscape l.png -o clean/
+  moebius-inpaint batch shoot/ -o clean/ --resume          # continue after a crash or Ctrl+C
+  moebius-inpaint batch shoot/ -o clean/ --json > report.jsonl
+
+which mask belongs to a photo NAME.EXT:
+  --mask FILE          one mask for all photos (--mask-portrait/--mask-landscape
+                       for frames of that orientation), stretched to each photo
+                       or placed at its own size (--mask-placement)
+  otherwise            masks/NAME.* or masks/NAME_mask.* (masks/ inside
+                       INPUT_DIR, or --masks DIR), or NAME_mask.* or
+                       NAME.mask.png beside the photo. One match pairs it; no
+                       match leaves it out; two or more are a conflict that is
+                       reported. Nothing is guessed.
+
+results:
+  Named by --template (default {DEFAULT_TEMPLATE}) in OUT_DIR, in each photo's
+  format with its metadata; written in one step, never over an original.
+  OUT_DIR is created if its parent exists. OUT_DIR/moebius-batch.jsonl records
+  every photo's status and the settings, so --resume skips finished photos.
+  Resuming with other settings is refused unless --overwrite is given, which
+  redoes every photo.
+
+exit status:
+  0 all photos done, 1 some failed or had no mask, 2 bad input, 130 cancelled.
+  Files that are not images are listed and do not count."""
+
+_PLACEMENTS = ("resize", *ANCHORS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``moebius-inpaint batch``."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} batch",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    files = parser.add_argument_group("photos, masks and results")
+    files.add_argument("input", metavar="INPUT_DIR", help="the folder of photos (its subfolders are not searched)")
+    files.add_argument("--output", "-o", metavar="OUT_DIR", required=True, help="the folder for the results")
+    masks = files.add_mutually_exclusive_group()
+    masks.add_argument(
+        "--masks", metavar="DIR", help="folder of masks named like the photos (default: INPUT_DIR/masks)"
+    )
+    masks.add_argument("--mask", "-m", metavar="FILE", help="one mask for every photo")
+    files.add_argument("--mask-portrait", metavar="FILE", help="the mask for photos taller than wide")
+    files.add_argument("--mask-landscape", metavar="FILE", help="the mask for photos at least as wide as tall")
+    files.add_argument(
+        "--mask-placement",
+        choices=_PLACEMENTS,
+        default="resize",
+        help="how a shared mask meets a photo of another size: resize (default) stretches it; a corner or "
+        "centre keeps its pixel size there",
+    )
+    files.add_argument("--fit-mask", action="store_true", help="stretch per-photo masks of another size")
+    files.add_argument("--pattern", metavar="GLOB", help="only photos whose names match, e.g. '*.jpg'")
+    files.add_argument("--template", default=DEFAULT_TEMPLATE, help=f"output name (default {DEFAULT_TEMPLATE})")
+    files.add_argument("--resume", action="store_true", help="skip photos an earlier run of this batch finished")
+    files.add_argument("--overwrite", action="store_true", help="replace existing results (start again)")
+    files.add_argument("--quality", type=quality, metavar="Q", help="JPEG/WebP quality (default: each source's)")
+    files.add_argument(
+        "--max-pixels", type=pixel_count, default=MAX_PIXELS, metavar="N", help="refuse larger photos, e.g. 300M"
+    )
+    files.add_argument(
+        "--jobs",
+        "-j",
+        type=non_negative_int,
+        default=1,
+        metavar="N",
+        help="photos read and decoded ahead while the model works on one (default 1; 0 = strictly one after "
+        "the other). The model itself fills one photo at a time.",
+    )
+
+    model = parser.add_argument_group("engine and settings (as for one photo)")
+    model.add_argument("--engine", choices=("auto", "moebius", "classic"), default="auto")
+    model.add_argument("--model", metavar="DIR", help="folder with Moebius weights")
+    model.add_argument("--device", choices=DEVICES, default=None, help="where the model runs (default: auto)")
+    model.add_argument("--precision", choices=PRECISIONS, default=None, help="number format (default: auto)")
+    model.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, metavar="N")
+    model.add_argument("--guidance", type=non_negative_float, default=DEFAULT_GUIDANCE, metavar="G")
+    model.add_argument(
+        "--seed", type=seed_or_random, default=DEFAULT_SEED, metavar="S", help="a whole number or 'random'"
+    )
+    model.add_argument(
+        "--seed-policy",
+        choices=SEED_POLICIES,
+        default="fixed",
+        help="fixed: every photo gets --seed; index: --seed + position; name: --seed + a hash of the file name",
+    )
+    model.add_argument("--context-margin", type=non_negative_int, default=DEFAULT_CONTEXT_MARGIN, metavar="PX")
+    model.add_argument("--no-colour-match", action="store_true")
+    model.add_argument("--colour-match-strength", type=fraction, default=1.0, metavar="S")
+    model.add_argument("--grain-match", action="store_true")
+
+    messages = parser.add_argument_group("messages")
+    messages.add_argument("--json", action="store_true", help="one JSON object per file and a summary on stdout")
+    messages.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    messages.add_argument("--debug", action="store_true", help="show the full traceback when something fails")
+    return parser
+
+
+def main(args: list[str]) -> int:
+    """``moebius-inpaint batch ARGS…``; returns the exit status (see the module's documentation)."""
+    # 1. Parse; argparse reports usage errors itself with status 2.
+    try:
+        options = build_parser().parse_args(args)
+    except SystemExit as exit_request:
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    bar = ProgressBar(sys.stderr, enabled=not (options.quiet or options.json))
+    # 2. Run; errors that stop the whole batch become one line and an exit status.
+    return run_reporting_errors(
+        lambda token: _run(options, token, bar),
+        label=f"{PROG} batch",
+        debug=options.debug,
+        cancelled="Cancelled; finished photos are kept. Run again with --resume to continue.",
+        bad_input=(*BAD_INPUT_ERRORS, BatchInputError),
+        before_message=bar.close,
+    )
+
+
+def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> int:
+    """Pair, plan, load the engine once, run, report; returns the exit status."""
+    from core.inpaint.engine import load_engine, resolve_engine_name
+
+    started = time.monotonic()
+    # 1. Pairing and every cheap check, before a model is loaded.
+    shared = _shared_masks(options)
+    if options.masks is not None and shared is not None:
+        raise BatchInputError("--masks cannot be combined with --mask-portrait or --mask-landscape.")
+    pairings = pair_folder(options.input, masks_dir=options.masks, shared=shared, pattern=options.pattern)
+    engine_name, fallback_note = resolve_engine_name(options.engine, options.model)
+    settings = settings_from_options(options, engine_name)
+    batch_options = BatchOptions(
+        settings=settings,
+        seed_policy=options.seed_policy,
+        template=options.template,
+        fit_mask=options.fit_mask,
+        quality=options.quality,
+        max_pixels=options.max_pixels,
+        resume=options.resume,
+        overwrite=options.overwrite,
+        read_ahead=options.jobs,
+    )
+    plan = prepare_batch(pairings, options.output, batch_options, shared=shared)
+    if not pairings:
+        raise BatchInputError(f"There are no files to process in {options.input}.")
+    for note in ([fallback_note] if fallback_note else []) + plan.notes:
+        _note(note)
+    # 2. One engine for the whole batch (none at all when nothing is left to do).
+    engine = None
+    if plan.needs_engine:
+        engine = load_engine(
+            engine_name,
+            model_dir=options.model,
+            device=options.device or "auto",
+            precision=options.precision,
+            progress=bar,
+        )
+        bar.close()
+    # 3. Run, reporting each file as it ends.
+    summary = BatchSummary()
+
+    def on_progress(report: BatchProgress) -> None:
+        if report.event is None:
+            from core.common.progress import ProgressEvent
+
+            bar(ProgressEvent("photos", report.finished, report.total))
+
+    with contextlib.closing(run_batch(plan, engine, cancel=token, progress=on_progress)) as results:
+        for result in results:
+            summary.add(result)
+            _report_file(result, options, bar)
+    bar.close()
+    summary.seconds = time.monotonic() - started
+    # 4. The summary: JSON on stdout with --json, a sentence otherwise.
+    if options.json:
+        _emit(summary.to_json())
+    elif not options.quiet:
+        print(_summary_line(summary, plan.out_dir))
+    if summary.exit_status == EXIT_CANCELLED:
+        print("Cancelled; finished photos are kept. Run again with --resume to continue.", file=sys.stderr)
+    return summary.exit_status if summary.exit_status in (0, EXIT_FAILED, EXIT_CANCELLED) else EXIT_FAILED
+
+
+def _shared_masks(options: argparse.Namespace) -> SharedMasks | None:
+    """The shared masks the options name, or ``None`` for per-photo masks."""
+    if options.mask is None and options.mask_portrait is None and options.mask_landscape is None:
+        return None
+    placement = (
+        MaskPlacement() if options.mask_placement == "resize" else MaskPlacement("anchor", options.mask_placement)
+    )
+    paths = [
+        None if value is None else Path(value)
+        for value in (options.mask, options.mask_portrait, options.mask_landscape)
+    ]
+    return SharedMasks(default=paths[0], portrait=paths[1], landscape=paths[2], placement=placement)
+
+
+def _report_file(result: FileResult, options: argparse.Namespace, bar: ProgressBar) -> None:
+    """One JSON line per file with ``--json``; otherwise a note for files that were not done."""
+    if options.json:
+        _emit(result.to_json())
+        return
+    if result.status in ("done", "skipped") or options.quiet and result.status == "ignored":
+        return
+    bar.close()
+    _note(f"{result.photo.name}: {result.status}: {result.reason}")
+
+
+def _summary_line(summary: BatchSummary, out_dir: Path) -> str:
+    counts = summary.counts
+    parts = [f"{counts.get('done', 0)} done"]
+    labels = {
+        "skipped": "skipped (done earlier)",
+        "failed": "failed",
+        "unpaired": "without a usable mask",
+        "ignored": "not images",
+        "cancelled": "cancelled",
+    }
+    parts += [f"{counts[key]} {label}" for key, label in labels.items() if counts.get(key)]
+    return f"Batch: {', '.join(parts)} in {summary.seconds:.1f} s; results in {out_dir}"
+
+
+def _emit(record: dict[str, Any]) -> None:
+    # Flushed per line, so a script (or a test) reading the pipe sees each file as soon as it ends.
+    print(json.dumps(record, ensure_ascii=False), flush=True)
+
+
+def _note(text: str) -> None:
+    print(f"{PROG} batch: note: {text}", file=sys.stderr)
+
