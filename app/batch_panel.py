@@ -564,10 +564,8 @@ class BatchWindow(QWidget):
         self.refresh_settings()
         try:
             engine, fallback = resolve_engine(settings.engine)
-            inpaint = settings.inpaint_settings()
-            inpaint.engine = engine
             options = BatchOptions(
-                settings=inpaint,
+                settings=settings.replace(engine=engine),
                 seed_policy=str(self.seed_policy.currentData()),
                 template=self.template_edit.text(),
                 resume=not self.redo_all.isChecked(),

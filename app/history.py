@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from app.qt_image import array_to_qimage
 from core.inpaint.result import InpaintResult
-from core.job.request import InpaintSettings
+from core.job.settings import JobSettings
 
 U8 = npt.NDArray[np.uint8]
 MAX_ENTRIES = 24
@@ -53,7 +53,7 @@ def crop(pixels: npt.NDArray[np.uint8], rect: QRect) -> npt.NDArray[np.uint8]:
     return pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1].copy()
 
 
-def settings_summary(settings: InpaintSettings) -> str:
+def settings_summary(settings: JobSettings) -> str:
     """A short line for the thumbnail's caption: what a run of these settings did."""
     parts = [f"{settings.steps} steps", f"guidance {settings.guidance:g}"]
     if not settings.colour_match:
@@ -89,7 +89,7 @@ class HistoryEntry:
     _thumbnail: QImage | None = field(default=None, repr=False)
 
     @classmethod
-    def from_result(cls, photo: U8, mask: U8, result: InpaintResult, settings: InpaintSettings) -> HistoryEntry:
+    def from_result(cls, photo: U8, mask: U8, result: InpaintResult, settings: JobSettings) -> HistoryEntry:
         plan_rects = []
         if result.plan is not None:
             plan_rects = [

@@ -808,10 +808,9 @@ class MainWindow(QMainWindow):
             return None
         self.show_message("")
         settings = self.panel.settings
-        request_settings = settings.inpaint_settings()
         if new_seed:
-            request_settings.seed = None
-        request = InpaintRequest(self.current_pixels, mask.copy(), request_settings)
+            settings = settings.replace(seed=None)
+        request = InpaintRequest(self.current_pixels, mask.copy(), settings)
         job = Job(request, engine=settings.engine, device=settings.device, precision=settings.precision)
         self.job = self.service.submit(job)
         self._step_times = []

@@ -29,9 +29,10 @@ from core.common.errors import BatchInputError, BatchSettingsChangedError
 from core.common.progress import ProgressCallback
 from core.inpaint.classic import ClassicEngine
 from core.inpaint.result import InpaintResult
-from core.job.request import InpaintRequest, InpaintSettings
+from core.job.request import InpaintRequest
+from core.job.settings import JobSettings
 
-CLASSIC = InpaintSettings(engine="classic")
+CLASSIC = JobSettings(engine="classic")
 
 
 def make_folder(folder: Path, count: int, *, size: tuple[int, int] = (48, 64), ext: str = ".png") -> Path:
@@ -168,7 +169,7 @@ def test_resume_skips_done_and_refuses_changed_settings(tmp_path: Path) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == stamps
 
     # Other settings: refused with the difference named, or everything redone with overwrite.
-    changed = InpaintSettings(engine="classic", context_margin=64)
+    changed = JobSettings(engine="classic", context_margin=64)
     with pytest.raises(BatchSettingsChangedError, match="context_margin 128"):
         run_all(folder, out, BatchOptions(settings=changed, resume=True))
     redone = run_all(folder, out, BatchOptions(settings=changed, resume=True, overwrite=True))
@@ -288,7 +289,7 @@ def test_tiny_moebius_model_on_512_photos(tmp_path: Path) -> None:
 
     folder = make_folder(tmp_path / "in", 2, size=(512, 512), ext=".jpg")
     model_dir = write_tiny_model(tmp_path / "models", fmt="safetensors")
-    settings = InpaintSettings(engine="moebius", steps=2, guidance=1.0, seed=5)  # one UNet row: half the work
+    settings = JobSettings(engine="moebius", steps=2, guidance=1.0, seed=5)  # one UNet row: half the work
     plan = prepare_batch(pair_folder(folder), tmp_path / "out", BatchOptions(settings=settings, seed_policy="index"))
     engine = load_engine("moebius", model_dir=str(model_dir), device="cpu")
 

@@ -10,7 +10,7 @@ import pytest
 from core.batch import MaskPlacement, Pairing, SharedMasks, is_mask_name, pair_folder, place_mask, seed_for
 from core.batch.runner import BatchOptions
 from core.common.errors import BatchInputError
-from core.job.request import InpaintSettings
+from core.job.settings import JobSettings
 
 
 def touch(folder: Path, *names: str) -> None:
@@ -116,10 +116,10 @@ def test_place_mask_resize_and_anchor() -> None:
 
 def test_seed_policies() -> None:
     photo = Path("IMG_0001.jpg")
-    fixed = BatchOptions(settings=InpaintSettings(seed=7))
+    fixed = BatchOptions(settings=JobSettings(seed=7))
     assert seed_for(fixed, 3, photo) == 7
-    index = BatchOptions(settings=InpaintSettings(seed=7), seed_policy="index")
+    index = BatchOptions(settings=JobSettings(seed=7), seed_policy="index")
     assert seed_for(index, 3, photo) == 10
-    name = BatchOptions(settings=InpaintSettings(seed=7), seed_policy="name")
+    name = BatchOptions(settings=JobSettings(seed=7), seed_policy="name")
     assert seed_for(name, 3, photo) == seed_for(name, 99, photo) != seed_for(name, 3, Path("IMG_0002.jpg"))
-    assert seed_for(BatchOptions(settings=InpaintSettings(seed=None)), 3, photo) is None
+    assert seed_for(BatchOptions(settings=JobSettings(seed=None)), 3, photo) is None

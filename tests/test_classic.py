@@ -13,7 +13,8 @@ from core.common.progress import ProgressEvent
 from core.inpaint.classic import MAX_RADIUS, MIN_RADIUS, ClassicEngine, frame_inpainter, inpaint_radius
 from core.inpaint.engine import load_engine
 from core.inpaint.plan import TILE, plan_regions
-from core.job.request import InpaintRequest, InpaintSettings
+from core.job.request import InpaintRequest
+from core.job.settings import JobSettings
 from core.photo.imageio import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
@@ -120,7 +121,7 @@ def test_grain_match_gives_the_smooth_fill_the_photos_grain() -> None:
     mask = np.zeros((300, 300), np.uint8)
     mask[100:200, 100:200] = 255
     plain = ClassicEngine().inpaint(InpaintRequest(image, mask)).image
-    settings = InpaintSettings(grain_match=True, seed=3)
+    settings = JobSettings(grain_match=True, seed=3)
     grainy = ClassicEngine().inpaint(InpaintRequest(image, mask, settings)).image
     inner = (slice(120, 180), slice(120, 180))
     assert plain[inner].astype(float).std() < grainy[inner].astype(float).std()

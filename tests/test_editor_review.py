@@ -569,7 +569,7 @@ def test_every_menu_action_is_keyboard_reachable_and_shortcuts_are_unique(editor
 
 def test_history_budget_in_bytes_evicts_the_oldest_but_never_the_newest() -> None:
     from app.history import HistoryEntry, ResultsHistory
-    from core.job.request import InpaintSettings
+    from core.job.settings import JobSettings
 
     photo = np.zeros((100, 100, 3), np.uint8)
     mask = np.zeros((100, 100), np.uint8)
@@ -580,7 +580,7 @@ def test_history_budget_in_bytes_evicts_the_oldest_but_never_the_newest() -> Non
     for seed in range(3):
         image = photo.copy()
         image[mask >= 128] = seed_colour(seed)
-        entry = HistoryEntry.from_result(photo, mask, InpaintResult(image, seed, "fake"), InpaintSettings())
+        entry = HistoryEntry.from_result(photo, mask, InpaintResult(image, seed, "fake"), JobSettings())
         assert entry.rect.width() == entry.rect.height() == 50
         entries.append(entry)
         history.add(entry)

@@ -16,7 +16,8 @@ from core.inpaint.moebius import MoebiusEngine, _placing_previews
 from core.inpaint.pipeline import MoebiusPipeline
 from core.inpaint.plan import Rect
 from core.inpaint.preview import LatentPreview
-from core.job.request import InpaintRequest, InpaintSettings
+from core.job.request import InpaintRequest
+from core.job.settings import JobSettings
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_engine_previews_land_inside_the_photo(tiny_pipeline: MoebiusPipeline, t
     mask[250:330, 400:520] = 255
     engine = MoebiusEngine(tiny_pipeline, None, DeviceInfo("cpu", "float32", "test"))
     events: list[ProgressEvent] = []
-    settings = InpaintSettings(steps=5, seed=1)
+    settings = JobSettings(steps=5, seed=1)
     engine.inpaint(InpaintRequest(image=photo, mask=mask, settings=settings), progress=events.append)
     placed = [e for e in events if e.preview is not None]
     assert placed

@@ -243,12 +243,13 @@ def tiny_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 def test_moebius_runs_a_reduced_pass_and_tiles_with_one_seed_policy(tiny_engine) -> None:  # type: ignore[no-untyped-def]
-    from core.job.request import InpaintRequest, InpaintSettings
+    from core.job.request import InpaintRequest
+    from core.job.settings import JobSettings
 
     photo = smooth_photo(700, 1300)
     mask = box_mask(700, 1300, (400, 200, 780, 500))
     # A wide context margin makes the window too large for one frame: a reduced pass plus a native tile.
-    settings = InpaintSettings(steps=2, seed=7, context_margin=340, grain_match=True)
+    settings = JobSettings(steps=2, seed=7, context_margin=340, grain_match=True)
     spy = RecordingPipeline(tiny_engine.pipeline)
     tiny_engine.pipeline = spy
     events: list[ProgressEvent] = []
@@ -271,7 +272,8 @@ def test_moebius_runs_a_reduced_pass_and_tiles_with_one_seed_policy(tiny_engine)
 
 
 def test_moebius_cancel_stops_between_windows(tiny_engine) -> None:  # type: ignore[no-untyped-def]
-    from core.job.request import InpaintRequest, InpaintSettings
+    from core.job.request import InpaintRequest
+    from core.job.settings import JobSettings
 
     photo = smooth_photo(1200, 1600)
     mask = box_mask(1200, 1600, (100, 100, 160, 160), (1400, 1000, 1460, 1060))
@@ -285,5 +287,5 @@ def test_moebius_cancel_stops_between_windows(tiny_engine) -> None:  # type: ign
             token.cancel()  # the first window finishes, the second never starts
 
     with pytest.raises(CancelledError):
-        tiny_engine.inpaint(InpaintRequest(photo, mask, InpaintSettings(steps=2)), progress=progress, cancel=token)
+        tiny_engine.inpaint(InpaintRequest(photo, mask, JobSettings(steps=2)), progress=progress, cancel=token)
     assert seen == [0]

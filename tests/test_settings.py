@@ -9,7 +9,6 @@ import pytest
 from core.common import paths
 from core.common.errors import SettingsError
 from core.job.options import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from core.job.request import InpaintSettings
 from core.job.settings import SETTINGS_VERSION, JobSettings, load_settings, save_settings, settings_from_dict
 
 
@@ -40,7 +39,7 @@ def test_save_then_load_round_trips() -> None:
         seed=None,
         device="cpu",
         precision="exact",
-        context_margin=1.25,
+        context_margin=96,
         colour_match=False,
         model_variant="ft_celebahq",
     )
@@ -122,9 +121,9 @@ def test_invalid_values_raise_a_clear_error(key: str, value: object) -> None:
 
 
 def test_numbers_are_normalised() -> None:
-    settings = JobSettings(guidance=3, context_margin=1)
+    settings = JobSettings(guidance=3, context_margin=96.0)
     assert isinstance(settings.guidance, float)
-    assert isinstance(settings.context_margin, float)
+    assert settings.context_margin == 96 and isinstance(settings.context_margin, int)  # older files wrote 96.0
 
 
 def test_replace_checks_values_and_names() -> None:
@@ -182,9 +181,3 @@ def test_bad_version_is_strict_error_or_lenient_warning() -> None:
     assert len(loaded.warnings) == 1
 
 
-def test_inpaint_settings_carry_the_job_values() -> None:
-    job = JobSettings(engine="moebius", steps=30, guidance=2.0, seed=1234)
-    request_settings = job.inpaint_settings()
-    assert isinstance(request_settings, InpaintSettings)
-    assert request_settings.engine == "moebius"
-    assert (request_settings.steps, request_settings.guidance, request_settings.seed) == (30, 2.0, 1234)

@@ -10,7 +10,7 @@ One job per module:
 Typical use::
 
     pairings = pair_folder("shoot/", masks_dir="shoot/masks")
-    plan = prepare_batch(pairings, "shoot/clean", BatchOptions(settings=InpaintSettings(engine="classic")))
+    plan = prepare_batch(pairings, "shoot/clean", BatchOptions(settings=JobSettings(engine="classic")))
     engine = load_engine("classic")
     for result in run_batch(plan, engine, cancel=token, progress=on_progress):
         print(result.photo, result.status, result.reason)

@@ -53,7 +53,7 @@ from core.common.errors import (
     OutputError,
 )
 from core.common.progress import ProgressEvent
-from core.job.request import InpaintSettings
+from core.job.settings import JobSettings
 from core.photo.imageio import MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ ST_CANCELLED = "cancelled"
 
 @dataclass
 class BatchOptions:
-    """How to run a batch (the per-photo :class:`~core.job.request.InpaintSettings` plus the batch's own choices).
+    """How to run a batch (the per-photo :class:`~core.job.request.JobSettings` plus the batch's own choices).
 
     Args:
         settings: the job settings; ``settings.engine`` must be a concrete engine name (``"moebius"`` or
@@ -102,7 +102,7 @@ class BatchOptions:
             each photo only when it is its turn (strictly sequential). The engine fills one photo at a time.
     """
 
-    settings: InpaintSettings = field(default_factory=InpaintSettings)
+    settings: JobSettings = field(default_factory=JobSettings)
     seed_policy: str = "fixed"
     template: str = DEFAULT_TEMPLATE
     fit_mask: bool = False

@@ -138,11 +138,11 @@ def _read_seconds(photo: Path) -> float:
 def _timed_batch(engine: Engine, folder: Path, out: Path, count: int, steps: int, *, read_ahead: int) -> float:
     """Wall seconds of a whole batch of the first ``count`` photos of ``folder``."""
     from core.batch import BatchOptions, SharedMasks, pair_folder, prepare_batch, run_batch
-    from core.job.request import InpaintSettings
+    from core.job.settings import JobSettings
 
     shared = SharedMasks(default=folder / "mask" / "object.png")
     pairings = pair_folder(folder, shared=shared)[:count]
-    options = BatchOptions(settings=InpaintSettings(engine="moebius", steps=steps), read_ahead=read_ahead)
+    options = BatchOptions(settings=JobSettings(engine="moebius", steps=steps), read_ahead=read_ahead)
     started = time.perf_counter()
     plan = prepare_batch(pairings, out, options, shared=shared)
     failed = [r for r in run_batch(plan, engine) if r.status != "done"]

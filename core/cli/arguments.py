@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from core.job.request import InpaintSettings
+from core.job.settings import JobSettings
 
 
-def settings_from_options(options: argparse.Namespace, engine_name: str) -> InpaintSettings:
+def settings_from_options(options: argparse.Namespace, engine_name: str) -> JobSettings:
     """The job settings given on a command line (shared by the single-photo and the batch command)."""
-    return InpaintSettings(
+    return JobSettings(
         steps=options.steps,
         guidance=options.guidance,
         seed=options.seed,

@@ -274,7 +274,7 @@ class MoebiusPipeline:
         Args:
             image: RGB ``uint8`` (S, S, 3) with S = :attr:`frame_size`.
             mask: ``uint8`` (S, S); ≥ 127.5 means fill (the reference threshold).
-            steps, guidance, seed, strength, noise_offset: see :class:`core.job.request.InpaintSettings`.
+            steps, guidance, seed, strength, noise_offset: see :class:`core.job.request.JobSettings`.
             paste: blend the result onto the input through the mask blurred with radius 3, as the reference
                 command line does; ``False`` returns the raw decoded image.
             progress: receives encode/denoise/decode events.

@@ -23,8 +23,16 @@ from backends.device import DEVICES, PRECISIONS
 from core.common import paths
 from core.common.errors import SettingsError
 from core.job.engines import ENGINES
-from core.job.options import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_VARIANT
-from core.job.request import InpaintSettings
+from core.job.options import (
+    DEFAULT_CONTEXT_MARGIN,
+    DEFAULT_GUIDANCE,
+    DEFAULT_NOISE_OFFSET,
+    DEFAULT_REFINE_STRENGTH,
+    DEFAULT_SEED,
+    DEFAULT_STEPS,
+    DEFAULT_STRENGTH,
+    DEFAULT_VARIANT,
+)
 
 SETTINGS_VERSION = 1
 ENGINE_CHOICES = ("auto", *ENGINES)
@@ -88,8 +96,23 @@ def _check_precision(value: object) -> str:
     return _check_choice("precision", value, PRECISIONS)
 
 
-def _check_context_margin(value: object) -> float:
-    return _check_float("context_margin", value, 0.0, 4096.0)
+def _check_context_margin(value: object) -> int:
+    # Whole pixels; files written by older versions hold it as a float (128.0).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _check_int("context_margin", value, 0, 4096)
+
+
+def _check_strength(value: object) -> float:
+    return _check_float("strength", value, 0.0, 1.0)
+
+
+def _check_noise_offset(value: object) -> float:
+    return _check_float("noise_offset", value, 0.0, 1.0)
+
+
+def _check_refine_strength(value: object) -> float:
+    return _check_float("refine_strength", value, 0.0, 1.0)
 
 
 def _check_colour_match_strength(value: object) -> float:
@@ -120,6 +143,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "colour_match": _check_colour_match,
     "colour_match_strength": _check_colour_match_strength,
     "grain_match": _check_grain_match,
+    "strength": _check_strength,
+    "noise_offset": _check_noise_offset,
+    "refine_strength": _check_refine_strength,
 }
 
 
@@ -141,6 +167,10 @@ class JobSettings:
         colour_match: match colour and exposure of the fill to its surroundings before blending.
         colour_match_strength: how much of that correction is applied, 0..1.
         grain_match: add the photo's grain to fills that come out cleaner than their surroundings.
+        strength: fraction of the denoising schedule that is run (the reference uses 0.99).
+        noise_offset: scale of the per-channel offset noise added to the initial noise.
+        refine_strength: strength of the native-resolution tiles that refine a large mask after its
+            reduced-scale pass (lower keeps more of that pass's structure).
 
     Raises:
         SettingsError: a value is out of range or of the wrong type.
@@ -153,10 +183,13 @@ class JobSettings:
     seed: int | None = DEFAULT_SEED
     device: str = "auto"
     precision: str = "auto"
-    context_margin: float = float(DEFAULT_CONTEXT_MARGIN)
+    context_margin: int = DEFAULT_CONTEXT_MARGIN
     colour_match: bool = True
     colour_match_strength: float = 1.0
     grain_match: bool = False
+    strength: float = DEFAULT_STRENGTH
+    noise_offset: float = DEFAULT_NOISE_OFFSET
+    refine_strength: float = DEFAULT_REFINE_STRENGTH
 
     def __post_init__(self) -> None:
         for name, check in _CHECKS.items():
@@ -173,19 +206,6 @@ class JobSettings:
     def to_dict(self) -> dict[str, object]:
         """The file form: every setting plus the format version."""
         return {"version": SETTINGS_VERSION, **dataclasses.asdict(self)}
-
-    def inpaint_settings(self) -> InpaintSettings:
-        """The per-job knobs of :class:`core.job.request.InpaintSettings` taken from these settings."""
-        return InpaintSettings(
-            steps=self.steps,
-            guidance=self.guidance,
-            seed=self.seed,
-            engine=self.engine,
-            context_margin=round(self.context_margin),
-            colour_match=self.colour_match,
-            colour_match_strength=self.colour_match_strength,
-            grain_match=self.grain_match,
-        )
 
 
 @dataclass(frozen=True)
