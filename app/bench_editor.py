@@ -73,9 +73,10 @@ def stroke_repaint(megapixels: float, moves: int) -> dict[str, dict[str, float]]
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
+    from app.editor.photo_loader import reduced_copy
     from app.main_window import MainWindow
-    from app.photo_loader import reduced_copy
     from app.qt_image import rgb_to_rgb32
+    from core.photo.photo import Photo
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     width = int((megapixels * 1e6 * 3 / 2) ** 0.5)
@@ -87,6 +88,7 @@ def stroke_repaint(megapixels: float, moves: int) -> dict[str, dict[str, float]]
     window = MainWindow()
     window.resize(1400, 900)
     window.show()
+    window.document.open(Path("bench.png"), Photo(pixels, None, "PNG", "RGB"))
     window.canvas.set_photo(image, reduced_copy(image))
     window.canvas.set_brush_size(80)
     app.processEvents()
@@ -132,7 +134,7 @@ def stroke_repaint(megapixels: float, moves: int) -> dict[str, dict[str, float]]
             "release_ms": release,
         }
         window.undo_stack.undo()
-    window._saved_pixels = window.current_pixels
+    window.document.mark_clean()
     window.close()
     window.shutdown()
     return results

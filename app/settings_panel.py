@@ -1,13 +1,21 @@
 """The job settings panel: the knobs of an inpaint, saved to the settings file the command line also reads.
 
-Device and precision choices come from :mod:`backends.device` (imported when the panel is built; it does not
-import torch). The automatic choice and its reason are reported by the inference worker, which may import
-torch, and shown under the choices.
+Every widget is made from a setting's declaration in :mod:`core.job.options`: its label, range or choices,
+default and tooltip (the same sentence ``--help`` prints). The panel shows each job setting that has a label;
+batch-only settings (the seed policy) belong to the batch window, expert knobs have no widget.
+
+The device and precision chosen here reach the inference worker as what "the settings panel" asked for
+(:data:`ORIGIN`), so the reason a job shows says so; the automatic choice and its reason are reported by the
+worker, which may import torch, and shown under the choices.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QRegularExpression, Signal
+from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,30 +23,209 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QWidget,
 )
 
 from core.common.errors import SettingsError
 from core.job.engines import ENGINES
-from core.job.settings import JobSettings, load_settings, save_settings
+from core.job.options import JOB, OPTIONS, Choice, Number, Option, Seed, Switch, WholeNumber
+from core.job.settings import JobSettings
+from core.job.settings_file import load_settings, save_settings
 
-MAX_SEED_SPIN = 2**31 - 1  # QSpinBox holds a C int; larger seeds from the settings file are shown wrapped
-DEVICE_LABELS = {
-    "auto": "Automatic",
-    "cuda": "NVIDIA GPU (CUDA)",
-    "rocm": "AMD GPU (ROCm)",
-    "mps": "Apple GPU (MPS)",
-    "coreml": "Apple Neural Engine (Core ML)",
-    "cpu": "CPU",
-}
-PRECISION_LABELS = {
-    "auto": "Automatic",
-    "exact": "Exact (float32 everywhere)",
-    "float32": "float32",
-    "float16": "float16 (GPUs)",
-    "bfloat16": "bfloat16",
-}
+ORIGIN = "the settings panel"
+"""Where a device or precision chosen here came from, in the reasons and errors the user reads."""
+
+PERCENT_SETTINGS = frozenset({"colour_match_strength"})
+"""Fractions the panel shows as a percentage (0..1 as 0..100 %)."""
+
+
+def tooltip(option: Option[Any]) -> str:
+    """A widget's tooltip: the declaration's help as a sentence, then what it accepts and its default."""
+    text = f"{option.help[0].upper()}{option.help[1:]}."
+    default = option.format(option.default)
+    if isinstance(option, Switch):
+        return f"{text}\nDefault: {'on' if option.default else 'off'}."
+    if isinstance(option, Choice):
+        return f"{text}\nDefault: {option.labels.get(default, default)}."
+    return f"{text}\n{option.accepts()[0].upper()}{option.accepts()[1:]}; default {default}."
+
+
+class Field:
+    """One setting's widget, reading and showing values of the setting's type.
+
+    Args:
+        option: the declaration the widget is made from.
+        widget: what goes into the form.
+    """
+
+    def __init__(self, option: Option[Any], widget: QWidget) -> None:
+        self.option = option
+        self.widget = widget
+        widget.setToolTip(tooltip(option))
+
+    def value(self) -> object:
+        """The value shown (checked by :class:`JobSettings` when the panel applies it)."""
+        raise NotImplementedError
+
+    def show(self, value: Any) -> None:
+        """Show a value of the setting."""
+        raise NotImplementedError
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        """Call ``slot`` whenever the user changes the value."""
+        raise NotImplementedError
+
+
+class ChoiceField(Field):
+    """A combo box of the declaration's choices, by their labels."""
+
+    def __init__(self, option: Choice) -> None:
+        self.combo = QComboBox()
+        for name in option.choices:
+            self.combo.addItem(option.labels.get(name, name), name)
+        super().__init__(option, self.combo)
+
+    def value(self) -> object:
+        return str(self.combo.currentData())
+
+    def show(self, value: Any) -> None:
+        self.combo.setCurrentIndex(max(0, self.combo.findData(value)))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.combo.currentIndexChanged.connect(slot)
+
+
+class WholeNumberField(Field):
+    """A spin box over the declaration's range, with its unit."""
+
+    def __init__(self, option: WholeNumber) -> None:
+        self.spin = QSpinBox()
+        self.spin.setRange(option.minimum, option.maximum)
+        if option.unit:
+            self.spin.setSuffix(f" {option.unit}")
+        super().__init__(option, self.spin)
+
+    def value(self) -> object:
+        return self.spin.value()
+
+    def show(self, value: Any) -> None:
+        self.spin.setValue(int(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(slot)
+
+
+class NumberField(Field):
+    """A decimal spin box over the declaration's range, stepping and rounding as it says."""
+
+    def __init__(self, option: Number) -> None:
+        self.spin = QDoubleSpinBox()
+        self.spin.setDecimals(option.decimals)
+        self.spin.setRange(option.minimum, option.maximum)
+        self.spin.setSingleStep(option.step)
+        super().__init__(option, self.spin)
+
+    def value(self) -> object:
+        return self.spin.value()
+
+    def show(self, value: Any) -> None:
+        self.spin.setValue(float(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(slot)
+
+
+class PercentField(Field):
+    """A fraction shown as whole percent (the declaration's 0..1 as 0..100 %)."""
+
+    def __init__(self, option: Number) -> None:
+        self.spin = QSpinBox()
+        self.spin.setRange(round(option.minimum * 100), round(option.maximum * 100))
+        self.spin.setSingleStep(10)
+        self.spin.setSuffix(" %")
+        super().__init__(option, self.spin)
+
+    def value(self) -> object:
+        return self.spin.value() / 100
+
+    def show(self, value: Any) -> None:
+        self.spin.setValue(round(float(value) * 100))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.spin.valueChanged.connect(slot)
+
+
+class SwitchField(Field):
+    """A check box named by the declaration's label."""
+
+    def __init__(self, option: Switch) -> None:
+        self.box = QCheckBox(option.label or option.name)
+        super().__init__(option, self.box)
+
+    def value(self) -> object:
+        return self.box.isChecked()
+
+    def show(self, value: Any) -> None:
+        self.box.setChecked(bool(value))
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.box.toggled.connect(slot)
+
+
+class SeedField(Field):
+    """A text field for the whole seed range (wider than a spin box's 32 bits) and a "Random" box."""
+
+    def __init__(self, option: Seed) -> None:
+        self.option = option
+        self.edit = QLineEdit()
+        # Digits only; the declaration checks the range, so a number past it is refused with its message.
+        digits = QRegularExpression(f"[0-9]{{0,{len(str(option.maximum))}}}")
+        self.edit.setValidator(QRegularExpressionValidator(digits, self.edit))
+        self.random = QCheckBox("Random")
+        self.random.setToolTip("Draw a new seed for every run; the seed used is shown with the result.")
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.random)
+        super().__init__(option, row)
+        self.edit.setToolTip(tooltip(option))
+
+    def value(self) -> object:
+        return None if self.random.isChecked() else self.option.parse(self.edit.text())
+
+    def show(self, value: Any) -> None:
+        self.random.setChecked(value is None)
+        # A random seed keeps the number shown, so that unticking "Random" gives a usable seed back.
+        if value is not None or not self.edit.text():
+            self.edit.setText(str(self.option.default if value is None else value))
+        self.edit.setEnabled(value is not None)
+
+    def on_change(self, slot: Callable[[], None]) -> None:
+        self.edit.textChanged.connect(slot)
+        self.random.toggled.connect(slot)
+
+
+def make_field(option: Option[Any]) -> Field:
+    """The widget of a setting, by the kind of its declaration."""
+    if isinstance(option, Seed):
+        return SeedField(option)
+    if isinstance(option, Choice):
+        return ChoiceField(option)
+    if isinstance(option, Switch):
+        return SwitchField(option)
+    if isinstance(option, WholeNumber):
+        return WholeNumberField(option)
+    if isinstance(option, Number):
+        return PercentField(option) if option.name in PERCENT_SETTINGS else NumberField(option)
+    raise TypeError(f"no widget for setting {option.name!r} ({type(option).__name__})")
+
+
+def panel_settings() -> list[Option[Any]]:
+    """The settings the panel has a widget for: job settings with a label, in declaration order."""
+    return [option for option in OPTIONS.values() if option.label is not None and option.scope == JOB]
 
 
 class SettingsPanel(QWidget):
@@ -54,160 +241,89 @@ class SettingsPanel(QWidget):
         self._settings = loaded.settings
         self._loading = True
 
-        self.engine = QComboBox()
-        self.engine.addItem("Automatic", "auto")
-        for info in ENGINES.values():
-            self.engine.addItem(info.label, info.name)
+        # 1. One field per setting, made from its declaration.
+        self.fields: dict[str, Field] = {option.name: make_field(option) for option in panel_settings()}
+        self.engine = self._field("engine", ChoiceField).combo
         self.engine.setToolTip(
-            "Automatic uses the Moebius model when its weights are installed, otherwise the classic fill.\n"
-            + "\n".join(f"{info.label}: {info.description}" for info in ENGINES.values())
+            self.engine.toolTip() + "\n" + "\n".join(f"{info.label}: {info.description}" for info in ENGINES.values())
         )
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 1000)
-        self.steps.setToolTip("Denoising steps: more take longer and can add detail (Moebius only; default 20).")
-        self.guidance = QDoubleSpinBox()
-        self.guidance.setRange(0.0, 30.0)
-        self.guidance.setSingleStep(0.5)
-        self.guidance.setToolTip("How strongly the fill follows the model's guidance (Moebius only; default 2.5).")
-        self.random_seed = QCheckBox("Random")
-        self.random_seed.setToolTip("Draw a new seed for every run; the seed used is shown with the result.")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED_SPIN)
-        self.seed.setToolTip("The same seed, settings and model give the same fill.")
-        seed_row = QHBoxLayout()
-        seed_row.setContentsMargins(0, 0, 0, 0)
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.random_seed)
-        self.context_margin = QSpinBox()
-        self.context_margin.setRange(0, 4096)
-        self.context_margin.setSuffix(" px")
-        self.context_margin.setToolTip("Photo pixels around each masked area that the model sees as context.")
-        self.colour_match = QCheckBox("Match colour and exposure")
-        self.colour_match.setToolTip("Correct the fill's colour and brightness to the photo around the mask.")
-        self.grain_match = QCheckBox("Match grain")
-        self.grain_match.setToolTip("Add the photo's grain or noise to a fill that came out too clean.")
-        self.colour_strength = QSpinBox()
-        self.colour_strength.setRange(0, 100)
-        self.colour_strength.setSingleStep(10)
-        self.colour_strength.setSuffix(" %")
-        self.colour_strength.setToolTip(
-            "How much of the colour and exposure correction is applied: 100 % matches fully, lower values keep "
-            "more of the model's own colours."
-        )
-        from backends.device import DEVICES, PRECISIONS  # torch-free; imported here to keep it off start-up
-
-        self.device_choice = QComboBox()
-        for name in DEVICES:
-            self.device_choice.addItem(DEVICE_LABELS.get(name, name), name)
-        self.device_choice.setToolTip(
-            "Where the model runs. Automatic takes a CUDA/ROCm GPU first, then Core ML, then MPS, then the CPU.\n"
-            "MOEBIUS_STUDIO_DEVICE overrides this choice. Takes effect with the next inpaint."
-        )
-        self.precision = QComboBox()
-        for name in PRECISIONS:
-            self.precision.addItem(PRECISION_LABELS.get(name, name), name)
-        self.precision.setToolTip(
-            "Number format of the model. Automatic runs the UNet in float16 on GPUs and in bfloat16 only on CPUs\n"
-            "that have it natively; Exact is float32 everywhere (slowest, reference results).\n"
-            "MOEBIUS_STUDIO_PRECISION overrides this choice."
-        )
+        self.steps = self._field("steps", WholeNumberField).spin
+        self.guidance = self._field("guidance", NumberField).spin
+        seed = self._field("seed", SeedField)
+        self.seed, self.random_seed = seed.edit, seed.random
+        self.context_margin = self._field("context_margin", WholeNumberField).spin
+        self.colour_match = self._field("colour_match", SwitchField).box
+        self.colour_strength = self._field("colour_match_strength", PercentField).spin
+        self.grain_match = self._field("grain_match", SwitchField).box
+        self.device_choice = self._field("device", ChoiceField).combo
+        self.precision = self._field("precision", ChoiceField).combo
         self.device = QLabel("checking…")
         self.device.setWordWrap(True)
         self.device.setToolTip("What a job would use with these settings, and why (reported by the inference thread).")
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.hide()
 
+        # 2. The form, in declaration order; a switch's label is on its check box.
         form = QFormLayout(self)
-        form.addRow("Engine", self.engine)
-        form.addRow("Steps", self.steps)
-        form.addRow("Guidance", self.guidance)
-        form.addRow("Seed", seed_row)
-        form.addRow("Context", self.context_margin)
-        form.addRow("", self.colour_match)
-        form.addRow("Colour strength", self.colour_strength)
-        form.addRow("", self.grain_match)
-        form.addRow("&Device", self.device_choice)
-        form.addRow("&Precision", self.precision)
+        mnemonics = {"device": "&Device", "precision": "&Precision"}
+        for name, field in self.fields.items():
+            label = "" if isinstance(field, SwitchField) else mnemonics.get(name, field.option.label or name)
+            form.addRow(label, field.widget)
         form.addRow("Uses", self.device)
-        # Top to bottom, as the form reads.
-        order = [
-            self.engine,
-            self.steps,
-            self.guidance,
-            self.seed,
-            self.random_seed,
-            self.context_margin,
-            self.colour_match,
-            self.colour_strength,
-            self.grain_match,
-            self.device_choice,
-            self.precision,
-        ]
-        for first, second in zip(order, order[1:], strict=False):
+        form.addRow("", self.problem)
+        focusable = [w for field in self.fields.values() for w in self._focusable(field)]
+        for first, second in zip(focusable, focusable[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
         self._show(self._settings)
-        for spin in (self.steps, self.seed, self.context_margin, self.colour_strength):
-            spin.valueChanged.connect(self._edited)
-        self.guidance.valueChanged.connect(self._edited)
-        for combo in (self.engine, self.device_choice, self.precision):
-            combo.currentIndexChanged.connect(self._edited)
-        for box in (self.random_seed, self.colour_match, self.grain_match):
-            box.toggled.connect(self._edited)
+        for field in self.fields.values():
+            field.on_change(self._edited)
         self._loading = False
+
+    def _field(self, name: str, kind: type[Any]) -> Any:
+        field = self.fields[name]
+        assert isinstance(field, kind), f"setting {name!r} has a {type(field).__name__}, not a {kind.__name__}"
+        return field
+
+    @staticmethod
+    def _focusable(field: Field) -> list[QWidget]:
+        return [field.edit, field.random] if isinstance(field, SeedField) else [field.widget]
 
     @property
     def settings(self) -> JobSettings:
         return self._settings
 
     def _show(self, settings: JobSettings) -> None:
-        self.engine.setCurrentIndex(max(0, self.engine.findData(settings.engine)))
-        self.steps.setValue(settings.steps)
-        self.guidance.setValue(settings.guidance)
-        self.random_seed.setChecked(settings.seed is None)
-        self.seed.setValue((settings.seed or 0) % (MAX_SEED_SPIN + 1))
-        self.seed.setEnabled(settings.seed is not None)
-        self.context_margin.setValue(round(settings.context_margin))
-        self.colour_match.setChecked(settings.colour_match)
-        self.colour_strength.setValue(round(settings.colour_match_strength * 100))
-        self.grain_match.setChecked(settings.grain_match)
-        self.device_choice.setCurrentIndex(max(0, self.device_choice.findData(settings.device)))
-        self.precision.setCurrentIndex(max(0, self.precision.findData(settings.precision)))
+        for name, field in self.fields.items():
+            field.show(getattr(settings, name))
         self._update_enabled()
 
     def _update_enabled(self) -> None:
         info = ENGINES.get(str(self.engine.currentData()))
-        for widget, uses in (
-            (self.steps, info is None or info.uses_steps),
-            (self.guidance, info is None or info.uses_guidance),
-        ):
-            widget.setEnabled(uses)
+        self.steps.setEnabled(info is None or info.uses_steps)
+        self.guidance.setEnabled(info is None or info.uses_guidance)
+        self.seed.setEnabled(not self.random_seed.isChecked())
         self.colour_strength.setEnabled(self.colour_match.isChecked())
-        uses_model = info is None or info.uses_steps  # the classic fill runs on the CPU without a model
+        uses_model = info is None or info.needs_weights  # the classic fill runs on the CPU without a model
         self.device_choice.setEnabled(uses_model)
         self.precision.setEnabled(uses_model)
 
     def _edited(self) -> None:
         if self._loading:
             return
-        self.seed.setEnabled(not self.random_seed.isChecked())
         self._update_enabled()
         old = (self._settings.device, self._settings.precision)
         try:
-            self._settings = self._settings.replace(
-                engine=str(self.engine.currentData()),
-                steps=self.steps.value(),
-                guidance=self.guidance.value(),
-                seed=None if self.random_seed.isChecked() else self.seed.value(),
-                context_margin=float(self.context_margin.value()),
-                colour_match=self.colour_match.isChecked(),
-                colour_match_strength=self.colour_strength.value() / 100,
-                grain_match=self.grain_match.isChecked(),
-                device=str(self.device_choice.currentData()),
-                precision=str(self.precision.currentData()),
-            )
+            values = {name: field.value() for name, field in self.fields.items()}
+            self._settings = self._settings.replace(**values)
             save_settings(self._settings)
         except SettingsError as error:
-            self.device.setText(error.user_message())
+            # An incomplete or out-of-range entry (a seed being typed): say why, keep the last good settings.
+            self.problem.setText(error.user_message())
+            self.problem.show()
             return
+        self.problem.hide()
         self.changed.emit(self._settings)
         if (self._settings.device, self._settings.precision) != old:
             self.device.setText("checking…")

@@ -33,7 +33,9 @@ from core.inpaint.result import InpaintResult
 from core.job.request import InpaintRequest
 
 if TYPE_CHECKING:
+    from backends.device import Request
     from core.batch import BatchPlan, BatchProgress, FileResult
+    from core.job.settings import JobSettings
 
 THUMBNAIL_EDGE = 192  # pixels of the long side of a review thumbnail
 
@@ -107,11 +109,41 @@ def read_thumbnail(path: Path | None, edge: int = THUMBNAIL_EDGE) -> QImage | No
     return None if image.isNull() else image
 
 
+def panel_request(device: str, precision: str) -> Request:
+    """The device and precision a GUI job asks for: ``MOEBIUS_STUDIO_DEVICE`` / ``_PRECISION`` when set, else the
+    settings panel's choice, labelled as coming from it (see :data:`app.settings_panel.ORIGIN`).
+
+    Args:
+        device: the panel's device.
+        precision: the panel's precision.
+
+    Raises:
+        DeviceError: an environment variable names an unknown device or precision.
+    """
+    from app.settings_panel import ORIGIN
+    from core.inpaint.device import resolve
+
+    return resolve(setting_device=device, setting_precision=precision, setting_origin=ORIGIN)
+
+
 def load_core_engine(name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
-    """The real engines of :mod:`core.inpaint.engine`; imported here so the GUI starts without torch."""
+    """The real engines of :mod:`core.inpaint.engine` on the panel's device; imported here so the GUI starts
+    without torch.
+
+    Args:
+        name: ``"moebius"`` or ``"classic"``.
+        device: the settings panel's device (the environment may override it).
+        precision: the panel's precision.
+        progress: receives the loading events.
+    """
     from core.inpaint.engine import load_engine
 
-    return load_engine(name, device=device, precision=precision, progress=progress)
+    if name == "classic":  # no model, always on the CPU: the device settings do not apply
+        return load_engine(name, progress=progress)
+    request = panel_request(device, precision)
+    return load_engine(
+        name, device=request.device, precision=request.precision, source=request.source, progress=progress
+    )
 
 
 def resolve_engine(name: str) -> tuple[str, str | None]:
@@ -257,13 +289,26 @@ class InferenceWorker(QObject):
             return BatchFileReport(result)
         return BatchFileReport(result, read_thumbnail(result.photo), read_thumbnail(result.output))
 
-    @Slot()
-    def describe_device(self) -> None:
-        """Report which device and precision a job would use, and why (imports torch, so it runs here)."""
+    @Slot(object)
+    def describe_device(self, settings: JobSettings | None = None) -> None:
+        """Report which device and precision a job would use, and why (imports torch, so it runs here).
+
+        Args:
+            settings: the settings panel's settings; ``None`` reads the saved ones (the panel saves every change).
+        """
+        from core.common.errors import DeviceError
+
         try:
             from core.cli.doctor import collect
 
-            choice: dict[str, Any] = collect().get("choice", {})
+            if settings is None:
+                from core.job.settings_file import load_settings
+
+                settings = load_settings().settings
+            try:
+                choice: dict[str, Any] = collect(panel_request(settings.device, settings.precision))["choice"]
+            except DeviceError as error:  # an unknown name in MOEBIUS_STUDIO_DEVICE / _PRECISION
+                choice = {"error": error.user_message()}
             if "error" in choice:
                 text = str(choice["error"])
             else:
@@ -291,7 +336,7 @@ class InferenceService(QObject):
 
     _submit = Signal(object)
     _submit_batch = Signal(object)
-    _describe = Signal()
+    _describe = Signal(object)  # JobSettings or None
     _release = Signal()
 
     def __init__(self, engine_factory: EngineFactory | None = None, parent: QObject | None = None) -> None:
@@ -329,8 +374,9 @@ class InferenceService(QObject):
         for job in self.pending.values():
             job.cancel.cancel()
 
-    def describe_device(self) -> None:
-        self._describe.emit()
+    def describe_device(self, settings: JobSettings | None = None) -> None:
+        """Ask the worker which device a job would use with ``settings`` (``None``: the saved settings)."""
+        self._describe.emit(settings)
 
     @property
     def busy(self) -> bool:

@@ -4,7 +4,8 @@ The choice is made in three steps, each a plain function so it can be tested wit
 
 1. :func:`resolve_request` decides what the user asked for: an explicit argument (the command line's
    ``--device``) wins, then the environment variables ``MOEBIUS_STUDIO_DEVICE`` / ``MOEBIUS_STUDIO_PRECISION``,
-   then the saved setting, else ``auto``.
+   then the setting the caller passes (saved, or the GUI's settings panel), else ``auto``. Nothing here reads
+   the settings file: the front ends pass what they have.
 2. :func:`probe` asks torch what this machine has (:class:`Capabilities`): CUDA or ROCm GPUs with their memory,
    Apple's MPS, Core ML (macOS with coremltools), and the CPU with its reduced-precision instructions.
 3. :func:`choose_device` ranks what is there. ``auto`` takes a CUDA/ROCm GPU (the one with the most memory),
@@ -215,18 +216,23 @@ def resolve_request(
     *,
     setting_device: str = "auto",
     setting_precision: str = "auto",
+    setting_origin: str = "the settings",
+    explicit_origin: str = "the command line",
     environ: Mapping[str, str] | None = None,
 ) -> Request:
     """Merge the places a device and precision can be asked for; the first that is not ``auto`` wins.
 
     Order: the explicit arguments (a command-line flag), then ``MOEBIUS_STUDIO_DEVICE`` /
-    ``MOEBIUS_STUDIO_PRECISION``, then the saved settings.
+    ``MOEBIUS_STUDIO_PRECISION``, then the setting (saved, or from the GUI's settings panel). The caller says
+    where the explicit values and the settings came from, so that the request's ``source`` tells the truth.
 
     Args:
         device: explicit device, or ``None`` / ``"auto"`` for "not given".
         precision: explicit precision, or ``None`` / ``"auto"`` for "not given".
-        setting_device: the settings file's device.
-        setting_precision: the settings file's precision.
+        setting_device: the device of the settings the job runs with.
+        setting_precision: the precision of those settings.
+        setting_origin: where those settings came from, e.g. ``"the saved settings"`` or ``"the settings panel"``.
+        explicit_origin: where the explicit values came from.
         environ: environment to read (``None``: this process's).
 
     Raises:
@@ -237,9 +243,9 @@ def resolve_request(
 
     def pick(explicit: str | None, env_name: str, setting: str, choices: tuple[str, ...], what: str) -> str:
         candidates = (
-            (explicit or "", "the command line"),
+            (explicit or "", explicit_origin),
             (env.get(env_name, ""), env_name),
-            (setting, "the settings"),
+            (setting, setting_origin),
         )
         for value, origin in candidates:
             if value.strip() and _check_name(value, choices, what, origin) != "auto":

@@ -111,9 +111,6 @@ def add_extras(bundle: Path, offline_models: Path | None) -> None:
     add_cli_link(bundle)
     licenses = bundle / "_internal" / "licenses"
     licenses.mkdir(parents=True, exist_ok=True)
-    own = REPO / "LICENSE"
-    if own.is_file():
-        shutil.copy2(own, licenses / "MOEBIUS-STUDIO-LICENSE.txt")
     python_license = Path(sys.base_prefix) / "lib" / f"python{sys.version[:4].rstrip('.')}" / "LICENSE.txt"
     if not python_license.is_file():
         python_license = Path(sys.base_prefix) / "LICENSE.txt"  # Windows' layout

@@ -53,6 +53,9 @@ else
   say "xvfb-run not found: skipped the self-test on the real xcb platform (apt-get install xvfb xauth)"
 fi
 
+licence="dist/moebius-studio/_internal/licenses/LICENSE"
+cmp -s LICENSE "$licence" || die "the bundle does not carry the app's licence ($licence)"
+
 say "frozen command line on the sample"
 cli_out="$scratch/coffee_inpainted.png"
 dist/moebius-studio/moebius-inpaint --version

@@ -6,6 +6,9 @@
   the code under test swallowed the error.
 - A test that leaves a new Python thread running fails.
 - Without a display, Qt uses its offscreen platform; tests marked ``xvfb`` are then skipped.
+- The shared material beside the checkout (``../shared``: reference vectors, sample photos) is required: a test
+  that needs it fails when it is missing, so a run without it cannot pass by skipping. Only an explicit
+  ``MOEBIUS_SKIP_SHARED=1`` turns those failures into skips (for a checkout without the material).
 """
 
 from __future__ import annotations
@@ -24,7 +27,25 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# MOEBIUS_SHARED_DIR points elsewhere (tests/test_test_rules.py uses it to check what happens without it).
+SHARED_DIR = Path(os.environ.get("MOEBIUS_SHARED_DIR") or REPO_ROOT.parent / "shared")
 THREAD_GRACE_SECONDS = 2.0
+SKIP_SHARED_ENV = "MOEBIUS_SKIP_SHARED"
+
+
+def require_shared(part: str = "") -> Path:
+    """``../shared`` (or a part of it); fails the calling test when it is missing, unless MOEBIUS_SKIP_SHARED=1.
+
+    Args:
+        part: a path inside the shared folder, e.g. ``"samples"`` or ``"reference/golden_tiny"``.
+    """
+    path = SHARED_DIR / part if part else SHARED_DIR
+    if not path.exists():
+        message = f"shared material not found at {path} (it is expected beside the repository checkout)"
+        if os.environ.get(SKIP_SHARED_ENV) == "1":
+            pytest.skip(f"{message}; skipped because {SKIP_SHARED_ENV}=1")
+        pytest.fail(f"{message}; set {SKIP_SHARED_ENV}=1 to skip the tests that need it", pytrace=False)
+    return path
 
 
 class NetworkBlockedError(RuntimeError):
@@ -47,13 +68,22 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-@pytest.fixture
-def shared_dir(repo_root: Path) -> Path:
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
     """The project's shared material (reference vectors, sample photos), kept beside the repository."""
-    shared = repo_root.parent / "shared"
-    if not shared.is_dir():
-        pytest.skip(f"shared material not found at {shared} (it is expected beside the repository checkout)")
-    return shared
+    return require_shared()
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The real sample photos with their masks (``../shared/samples``)."""
+    return require_shared("samples")
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> Path:
+    """The reference vectors of the authors' implementation (``../shared/reference/golden_tiny``)."""
+    return require_shared("reference/golden_tiny")
 
 
 @pytest.fixture(autouse=True)

@@ -7,74 +7,35 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_engine import FILL, FakeEngine, mean_colour
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from app.batch_panel import BatchWindow, batch_inputs, pair_inputs
-from app.batch_table import DONE, FAILED, NOT_PHOTO, PROBLEM, READY, SKIPPED
+from app.batch.inputs import batch_inputs, pair_inputs
+from app.batch.table import DONE, FAILED, NOT_PHOTO, PROBLEM, READY, SKIPPED
+from app.batch.window import BatchWindow
 from app.main_window import MainWindow
 from app.worker import InferenceService
 from core.batch import MaskPlacement, SharedMasks
-from core.common.cancel import CancelToken
-from core.common.progress import ProgressCallback, ProgressEvent
-from core.inpaint.result import InpaintResult
-from core.job.request import InpaintRequest
 from core.job.settings import JobSettings
 
-FILL = (250, 20, 200)
 SIZE = (64, 48)  # width, height of the test photos
 SETTINGS = JobSettings(engine="moebius", steps=3)  # the fake engine stands in for Moebius
-
-
-class FakeEngine:
-    """Fills the mask with one colour, one progress event per step; can hold a chosen call at its second step."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.requests: list[InpaintRequest] = []
-        self.hold_call: int | None = None  # 1-based call number to hold
-        self.held = threading.Event()  # set while that call waits
-        self.release = threading.Event()
-        self.fill: tuple[int, int, int] | None = FILL  # None: the mean colour around the mask (screenshots)
-
-    def inpaint(
-        self, request: InpaintRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> InpaintResult:
-        self.requests.append(request)
-        call = len(self.requests)
-        total = request.settings.steps
-        for step in range(1, total + 1):
-            if call == self.hold_call and step == 2:
-                self.held.set()
-                while not self.release.wait(0.01):
-                    if cancel is not None and cancel.cancelled:
-                        break
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            if progress is not None:
-                progress(ProgressEvent("denoise", step, total))
-        image = request.image.copy()
-        masked = request.mask >= 128
-        fill = self.fill if self.fill is not None else tuple(int(v) for v in request.image[~masked].mean(axis=0))
-        image[masked] = fill
-        return InpaintResult(image, request.settings.seed or 0, "fake", {"total": 0.01})
 
 
 @pytest.fixture
 def engine() -> Iterator[FakeEngine]:
     fake = FakeEngine()
     yield fake
-    fake.release.set()
+    fake.release()
 
 
 def photo_pixels(seed: int) -> np.ndarray:
@@ -101,12 +62,12 @@ def make_shoot(folder: Path) -> Path:
 
 
 def make_batch(qtbot: QtBot, engine: FakeEngine | None, settings: JobSettings = SETTINGS) -> BatchWindow:
-    service = InferenceService(None if engine is None else (lambda name, device, precision, progress: engine))
+    service = InferenceService(None if engine is None else engine.factory())
     window = BatchWindow(service, lambda: settings)
 
     def close(_window: BatchWindow) -> None:
         if engine is not None:
-            engine.release.set()
+            engine.release()
         assert service.shutdown()
 
     qtbot.addWidget(window, before_close_func=close)
@@ -124,7 +85,7 @@ def batch(qtbot: QtBot, engine: FakeEngine) -> BatchWindow:
 
 @pytest.fixture
 def studio(qtbot: QtBot, engine: FakeEngine) -> Iterator[MainWindow]:
-    window = MainWindow(engine_factory=lambda name, device, precision, progress: engine)
+    window = MainWindow(engine_factory=engine.factory())
     qtbot.addWidget(window, before_close_func=lambda w: _release(w, engine))
     window.panel.engine.setCurrentIndex(window.panel.engine.findData("moebius"))
     window.panel.steps.setValue(3)
@@ -137,8 +98,8 @@ def studio(qtbot: QtBot, engine: FakeEngine) -> Iterator[MainWindow]:
 
 def _release(window: MainWindow, engine: FakeEngine | None) -> None:
     if engine is not None:
-        engine.release.set()
-    window._saved_pixels = window.current_pixels  # no unsaved-changes question while tearing down
+        engine.release()
+    window.document.mark_clean()  # no unsaved-changes question while tearing down
     window.shutdown()
 
 
@@ -206,7 +167,7 @@ def test_dropping_a_folder_on_the_editor_opens_the_batch_pairing_table(
     assert window.model.data(window.model.index(0, 3)) == "a_inpainted.png"
     assert "5 of 7 files ready" in window.counts_label.text() and "1 need a mask" in window.counts_label.text()
     # The File menu opens the same window again; Ctrl+B is its key.
-    assert studio.batch_action.shortcut().toString() == "Ctrl+B"
+    assert studio.commands.batch.shortcut().toString() == "Ctrl+B"
     assert studio.show_batch() is window
 
 
@@ -322,12 +283,12 @@ def test_pause_holds_the_next_photo_until_resume(
 ) -> None:
     shoot = make_shoot(tmp_path / "shoot")
     batch.set_inputs([shoot])
-    engine.hold_call = 1
+    engine.hold(call=1, step=2)
     batch.start()
     qtbot.waitUntil(engine.held.is_set)
     batch.pause_button.click()
     assert batch.pause_button.text() == "Resume" and batch.paused
-    engine.release.set()  # the photo being worked on finishes
+    engine.release()  # the photo being worked on finishes
     qtbot.waitUntil(lambda: len(batch.results) >= 1)
     qtbot.wait(400)
     assert len(engine.requests) == 1  # the next one waits
@@ -347,7 +308,7 @@ def test_cancel_mid_batch_keeps_no_partial_file_and_a_rerun_resumes(
     out = tmp_path / "clean"
     batch.set_inputs([shoot])
     batch.output_edit.setText(str(out))
-    engine.hold_call = 2  # a.png finishes, b.png is held in the middle
+    engine.hold(call=2, step=2)  # a.png finishes, b.png is held in the middle
     batch.start()
     qtbot.waitUntil(engine.held.is_set)
     qtbot.keyClick(batch, Qt.Key.Key_Escape)
@@ -359,7 +320,7 @@ def test_cancel_mid_batch_keeps_no_partial_file_and_a_rerun_resumes(
     assert "press Start to continue" in batch.current.format()
     assert states(batch)["c.png"] == READY  # never reached, waiting for the next start
 
-    engine.hold_call = None
+    engine.release()
     first_run = len(engine.requests)
     batch.start()
     wait_until_finished(qtbot, batch)
@@ -465,7 +426,7 @@ def test_redo_with_a_shared_mask_opens_the_mask_as_the_batch_laid_it_on(
 def open_with_mask(qtbot: QtBot, studio: MainWindow, shoot: Path, name: str = "a.png") -> None:
     assert studio.open_image(shoot / name, shoot / "masks" / name)
     qtbot.waitUntil(lambda: studio.photo_path == shoot / name)
-    assert studio.run_action.isEnabled()
+    assert studio.commands.run.isEnabled()
 
 
 def test_the_editor_cannot_inpaint_while_a_batch_runs_and_says_why(
@@ -473,21 +434,21 @@ def test_the_editor_cannot_inpaint_while_a_batch_runs_and_says_why(
 ) -> None:
     shoot = make_shoot(tmp_path / "shoot")
     open_with_mask(qtbot, studio, shoot)
-    engine.hold_call = 1
+    engine.hold(call=1, step=2)
     window = studio.show_batch([shoot])
     assert window.start() is not None
     qtbot.waitUntil(engine.held.is_set)
-    assert not studio.run_action.isEnabled()
-    assert "batch is running" in studio.run_action.toolTip() and "File → Batch…" in studio.run_action.toolTip()
+    assert not studio.commands.run.isEnabled()
+    assert "batch is running" in studio.commands.run.toolTip() and "File → Batch…" in studio.commands.run.toolTip()
     assert studio.batch_label.isVisibleTo(studio)
-    studio.run_action.trigger()  # the menu item, the toolbar button and Ctrl+Enter all go through the action
+    studio.commands.run.trigger()  # the menu item, the toolbar button and Ctrl+Enter all go through the action
     assert studio.job is None
     assert studio.run_inpaint() is None and studio.job is None  # called directly: refused with the reason
     assert "batch is running" in studio.message.text()
-    engine.release.set()
+    engine.release()
     wait_until_finished(qtbot, window)
-    assert studio.run_action.isEnabled() and not studio.batch_label.isVisibleTo(studio)
-    assert studio.run_action.toolTip().startswith("Fill the masked area")
+    assert studio.commands.run.isEnabled() and not studio.batch_label.isVisibleTo(studio)
+    assert studio.commands.run.toolTip().startswith("Fill the masked area")
 
 
 def test_the_batch_cannot_start_while_the_editor_inpaints_and_says_why(
@@ -495,7 +456,7 @@ def test_the_batch_cannot_start_while_the_editor_inpaints_and_says_why(
 ) -> None:
     shoot = make_shoot(tmp_path / "shoot")
     open_with_mask(qtbot, studio, shoot)
-    engine.hold_call = 1
+    engine.hold(call=1, step=2)
     assert studio.run_inpaint() is not None
     qtbot.waitUntil(engine.held.is_set)
     window = studio.show_batch([shoot])
@@ -503,7 +464,7 @@ def test_the_batch_cannot_start_while_the_editor_inpaints_and_says_why(
     assert "editor is inpainting" in window.start_button.toolTip()
     assert window.start() is None and not window.running
     assert "editor is inpainting" in window.message.text()
-    engine.release.set()
+    engine.release()
     qtbot.waitUntil(lambda: studio.job is None)
     assert window.start_button.isEnabled() and not window.wait_label.isVisibleTo(window)
     assert window.start() is not None
@@ -519,7 +480,7 @@ def test_quitting_during_a_batch_asks_first_and_still_asks_about_unsaved_changes
     qtbot.waitUntil(lambda: studio.pending_result is not None)
     studio.accept_result()
     assert studio.has_unsaved_changes
-    engine.hold_call = 3  # the editor's was the first call, photo a the second: hold photo b
+    engine.hold(call=3, step=2)  # the editor's was the first call, photo a the second: hold photo b
     window = studio.show_batch([shoot])
     assert window.start() is not None
     qtbot.waitUntil(lambda: engine.held.is_set() and window.done_counts()[0] == 1)
@@ -594,8 +555,8 @@ def test_screenshot_of_the_batch_window_with_the_sample_photos(
     (shoot / "scan_0042.jpg").write_bytes(b"\xff\xd8\xff\xe0 damaged card")
     shutil.copy(shoot / "coffee_mask.png", shoot / "scan_0042_mask.png")
     (shoot / "IMG_0099.png").write_bytes((shoot / "coffee.png").read_bytes())  # no mask
-    engine.fill = None
-    engine.hold_call = 3
+    engine.fill = mean_colour
+    engine.hold(call=3, step=2)
     window = studio.show_batch([shoot])
     window.resize(1180, 860)
     window.start()
@@ -613,7 +574,7 @@ def test_screenshot_of_the_batch_window_with_the_sample_photos(
 
     save("batch_running.png")
     assert window.running and window.review.tiles
-    engine.release.set()
+    engine.release()
     wait_until_finished(qtbot, window)
     window.review.tiles[0].approve_button.click()
     qtbot.wait(300)

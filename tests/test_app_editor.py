@@ -8,50 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_engine import FILL, FakeEngine
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from app.editor.runner import StepPace
 from app.main_window import MainWindow
 from core.common.cancel import CancelToken
 from core.common.progress import ProgressCallback, ProgressEvent
-from core.inpaint.result import InpaintResult
-from core.job.request import InpaintRequest
 
-FILL = (250, 20, 200)
-
-
-class FakeEngine:
-    """Fills the mask with one colour, reporting a progress event per step; can be held at any step."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.gate.set()
-        self.requests: list[InpaintRequest] = []
-        self.at_step = threading.Event()  # set when a step is about to wait at the gate
-
-    def inpaint(
-        self, request: InpaintRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> InpaintResult:
-        self.requests.append(request)
-        total = request.settings.steps
-        for step in range(1, total + 1):
-            self.at_step.set()
-            while not self.gate.wait(0.01):
-                if cancel is not None and cancel.cancelled:
-                    break
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            if progress is not None:
-                progress(ProgressEvent("denoise", step, total))
-        image = request.image.copy()
-        image[request.mask >= 128] = FILL
-        seed = request.settings.seed if request.settings.seed is not None else 4242
-        return InpaintResult(image, seed, "fake", {"total": 0.01})
+__all__ = ["FILL", "FakeEngine"]  # shared with test_editor_review
 
 
 @pytest.fixture
@@ -60,8 +29,7 @@ def engine() -> FakeEngine:
 
 
 def make_window(qtbot: QtBot, engine: FakeEngine | None, *, resize: bool = True) -> MainWindow:
-    factory = None if engine is None else (lambda name, device, precision, progress: engine)
-    window = MainWindow(engine_factory=factory)
+    window = MainWindow(engine_factory=None if engine is None else engine.factory())
     qtbot.addWidget(window, before_close_func=lambda w: _release(w, engine))
     if resize:
         window.resize(1000, 700)
@@ -76,8 +44,8 @@ def make_window(qtbot: QtBot, engine: FakeEngine | None, *, resize: bool = True)
 
 def _release(window: MainWindow, engine: FakeEngine | None) -> None:
     if engine is not None:
-        engine.gate.set()
-    window._saved_pixels = window.current_pixels  # no unsaved-changes question while tearing down
+        engine.release()
+    window.document.mark_clean()  # no unsaved-changes question while tearing down
     window.shutdown()
 
 
@@ -158,7 +126,7 @@ def test_brush_size_keys_and_outline(editor: MainWindow, qtbot: QtBot, tmp_path:
     size = editor.canvas.brush_size
     qtbot.keyClick(editor.canvas, Qt.Key.Key_BracketRight)
     assert editor.canvas.brush_size > size
-    assert editor.size_spin.value() == editor.canvas.brush_size
+    assert editor.tool_bar.size_spin.value() == editor.canvas.brush_size
     qtbot.keyClick(editor.canvas, Qt.Key.Key_BracketLeft)
     qtbot.keyClick(editor.canvas, Qt.Key.Key_BracketLeft)
     assert editor.canvas.brush_size < size
@@ -184,9 +152,9 @@ def test_clear_and_invert_are_undoable(editor: MainWindow, qtbot: QtBot, tmp_pat
     open_photo(editor, tmp_path)
     stroke(qtbot, editor, [(50, 50), (60, 60)])
     painted = editor.canvas.mask_array.copy()
-    editor.invert_mask_action.trigger()
+    editor.commands.invert_mask.trigger()
     assert np.array_equal(editor.canvas.mask_array, 255 - painted)
-    editor.clear_mask_action.trigger()
+    editor.commands.clear_mask.trigger()
     assert not editor.canvas.mask_array.any()
     editor.undo_stack.undo()
     editor.undo_stack.undo()
@@ -230,16 +198,16 @@ def test_zoom_and_pan(editor: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
     assert canvas.zoom == pytest.approx(1.25)
     moved = canvas.widget_to_photo(anchor)  # the point under the cursor stays put
     assert (moved.x(), moved.y()) == pytest.approx((100, 100))
-    editor.zoom_out_action.trigger()
+    editor.commands.zoom_out.trigger()
     assert canvas.zoom == pytest.approx(1.0)
-    editor.actual_size_action.trigger()
+    editor.commands.actual_size.trigger()
     assert canvas.zoom == pytest.approx(1.0)
     before = canvas.widget_to_photo(QPointF(300, 300))
     stroke(qtbot, editor, [(100, 100), (150, 130)], button=Qt.MouseButton.MiddleButton)
     after = canvas.widget_to_photo(QPointF(300, 300))
     assert (before.x() - after.x(), before.y() - after.y()) == pytest.approx((50, 30), abs=1)
     assert not canvas.mask_array.any()  # panning never paints
-    editor.fit_action.trigger()
+    editor.commands.fit.trigger()
     assert canvas.zoom <= 1.0
 
 
@@ -272,7 +240,7 @@ def test_mask_overlay_visibility_and_opacity(editor: MainWindow, qtbot: QtBot, t
     hidden = sample()
     assert shown != hidden
     qtbot.keyClick(editor.canvas, Qt.Key.Key_H)
-    editor.opacity_slider.setValue(100)
+    editor.tool_bar.opacity_slider.setValue(100)
     full = sample()
     assert full[0] > 240 and full[1] < 80  # the overlay colour itself
 
@@ -287,11 +255,11 @@ def test_run_accept_undo(editor: MainWindow, engine: FakeEngine, qtbot: QtBot, t
     qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     wait_for_result(qtbot, editor)
     assert engine.requests[0].settings.steps == 3
-    assert editor.review_bar.isVisible()
-    assert "seed 0" in editor.review_label.text()
+    assert editor.review.bar.isVisible()
+    assert "seed 0" in editor.review.bar.label.text()
     assert np.array_equal(editor.current_pixels, original)  # not applied until accepted
 
-    editor.accept_button.click()
+    editor.review.bar.accept_button.click()
     pixels = editor.current_pixels
     assert pixels is not None
     assert tuple(pixels[150, 200]) == FILL
@@ -304,23 +272,23 @@ def test_run_accept_undo(editor: MainWindow, engine: FakeEngine, qtbot: QtBot, t
     colour = shot.pixelColor(round(point.x() * ratio), round(point.y() * ratio))
     assert (colour.red(), colour.green(), colour.blue()) == FILL
 
-    editor.undo_action.trigger()
+    editor.commands.undo.trigger()
     assert np.array_equal(editor.current_pixels, original)
     assert editor.canvas.mask_array[150, 200] == 255
     assert not editor.has_unsaved_changes
-    editor.redo_action.trigger()
+    editor.commands.redo.trigger()
     assert tuple(editor.current_pixels[150, 200]) == FILL  # type: ignore[index]
 
 
 def test_progress_then_cancel_mid_run(editor: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path) -> None:
     open_photo(editor, tmp_path)
     stroke(qtbot, editor, [(150, 150), (250, 150)])
-    engine.gate.clear()
+    engine.hold()
     job = editor.run_inpaint()
     assert job is not None
-    qtbot.waitUntil(engine.at_step.is_set)
+    qtbot.waitUntil(engine.held.is_set)
     assert editor.progress.isVisible()
-    assert not editor.run_action.isEnabled() and editor.cancel_action.isEnabled()
+    assert not editor.commands.run.isEnabled() and editor.commands.cancel.isEnabled()
     # The window keeps working while the job runs: paint another stroke.
     stroke(qtbot, editor, [(50, 50), (60, 50)])
     assert editor.canvas.mask_array[50, 55] == 255
@@ -330,7 +298,7 @@ def test_progress_then_cancel_mid_run(editor: MainWindow, engine: FakeEngine, qt
     assert editor.pending_result is None
     assert "Cancelled" in editor.statusBar().currentMessage()
     assert not editor.progress.isVisible()
-    assert editor.run_action.isEnabled()
+    assert editor.commands.run.isEnabled()
 
 
 def test_progress_bar_counts_steps(editor: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path) -> None:
@@ -355,11 +323,11 @@ def test_discard_and_try_another_seed(editor: MainWindow, engine: FakeEngine, qt
     stroke(qtbot, editor, [(150, 150), (250, 150)])
     editor.run_inpaint()
     wait_for_result(qtbot, editor)
-    editor.again_button.click()
+    editor.review.bar.again_button.click()
     wait_for_result(qtbot, editor)
     assert engine.requests[1].settings.seed is None  # a fresh random seed
-    assert "seed 4242" in editor.review_label.text()
-    editor.discard_button.click()
+    assert "seed 4242" in editor.review.bar.label.text()
+    editor.review.bar.discard_button.click()
     assert editor.pending_result is None
     assert np.array_equal(editor.current_pixels, original)
     assert editor.canvas.mask_array[150, 200] == 255  # the mask is kept for another try
@@ -389,6 +357,26 @@ def test_engine_errors_are_shown(qtbot: QtBot, tmp_path: Path) -> None:
     window.shutdown()
 
 
+def test_a_failed_job_is_reported_and_the_next_run_works(
+    editor: MainWindow, engine: FakeEngine, qtbot: QtBot, tmp_path: Path
+) -> None:
+    from core.common.errors import OutOfMemoryError
+
+    open_photo(editor, tmp_path)
+    stroke(qtbot, editor, [(150, 150), (250, 150)])
+    engine.failure = OutOfMemoryError("The job did not fit in memory.", hint="Paint a smaller area.")
+    assert editor.run_inpaint() is not None
+    qtbot.waitUntil(lambda: editor.job is None)
+    assert "did not fit in memory" in editor.message.text() and "Paint a smaller area." in editor.message.text()
+    assert editor.statusBar().currentMessage() == "Inpaint failed."
+    assert editor.pending_result is None and not editor.progress.isVisible()
+    assert editor.commands.run.isEnabled() and editor.canvas.mask_array[150, 200] == 255
+    engine.failure = None
+    editor.run_inpaint()
+    wait_for_result(qtbot, editor)
+    assert not editor.message.isVisible()
+
+
 # -- files ---------------------------------------------------------------------------------------------------
 
 
@@ -403,7 +391,7 @@ def test_save_writes_beside_the_original_and_reopens(
     editor.accept_result()
     qtbot.keyClick(editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     saved = tmp_path / "street_inpainted.png"
-    assert saved.exists() and editor.last_saved == saved
+    assert saved.exists() and editor.document.last_saved == saved
     assert path.read_bytes() == untouched  # the original is never touched
     assert not editor.has_unsaved_changes
     assert tuple(np.asarray(Image.open(saved))[150, 200]) == FILL
@@ -481,7 +469,7 @@ def test_drag_and_drop_opens_a_photo(editor: MainWindow, qtbot: QtBot, tmp_path:
 def test_big_photos_open_off_the_gui_thread(
     editor: MainWindow, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.main_window.ASYNC_PIXELS", 1000)
+    monkeypatch.setattr("app.editor.files.ASYNC_PIXELS", 1000)
     path = write_photo(tmp_path / "big.png", (800, 600))
     assert editor.open_image(path)
     assert editor.loading and editor.progress.isVisible()
@@ -515,7 +503,7 @@ def test_unreadable_file_keeps_the_current_photo(editor: MainWindow, tmp_path: P
 
 
 def test_settings_persist_between_launches(qtbot: QtBot, engine: FakeEngine) -> None:
-    from core.job.settings import load_settings
+    from core.job.settings_file import load_settings
 
     first = make_window(qtbot, engine)
     first.panel.steps.setValue(7)
@@ -597,9 +585,6 @@ def test_run_with_the_tiny_moebius_checkpoint(qtbot: QtBot, tmp_path: Path, monk
     assert window.canvas.plan_rects == [] and path.exists()
 
 
-FactoryType = Callable[[str, str, str, ProgressCallback], FakeEngine]
-
-
 # -- screenshot ----------------------------------------------------------------------------------------------
 
 
@@ -618,7 +603,7 @@ def test_screenshot_with_photo_mask_and_result(
     stroke(qtbot, editor, [(380, 150), (420, 170), (460, 200)])
     editor.run_inpaint()
     wait_for_result(qtbot, editor)
-    editor.again_button.click()  # a variation: the history strip shows two thumbnails
+    editor.review.bar.again_button.click()  # a variation: the history strip shows two thumbnails
     qtbot.waitUntil(lambda: len(editor.review.history) == 2 and editor.pending_result is not None, timeout=10_000)
     # Paint another stroke after the result so the mask overlay is visible too.
     editor.canvas.mask_visible = True
@@ -632,7 +617,7 @@ def test_screenshot_with_photo_mask_and_result(
     folder = repo_root / "artifacts"
     folder.mkdir(exist_ok=True)
     assert shot.save(str(folder / "editor.png"))
-    assert editor.review_bar.isVisible() and editor.canvas.mask_array.any()
+    assert editor.review.bar.isVisible() and editor.canvas.mask_array.any()
     assert editor.review.strip.isVisible() and editor.review.strip.count() == 2
 
 
@@ -665,11 +650,11 @@ def test_grow_and_shrink_the_mask(editor: MainWindow, qtbot: QtBot, tmp_path: Pa
     open_photo(editor, tmp_path)
     stroke(qtbot, editor, [(200, 150), (200, 150)])
     area = int((editor.canvas.mask_array > 0).sum())
-    editor.grow_mask_action.trigger()
+    editor.commands.grow_mask.trigger()
     grown = int((editor.canvas.mask_array > 0).sum())
     assert grown > area
-    editor.shrink_mask_action.trigger()
-    editor.shrink_mask_action.trigger()
+    editor.commands.shrink_mask.trigger()
+    editor.commands.shrink_mask.trigger()
     assert int((editor.canvas.mask_array > 0).sum()) < area
     assert editor.undo_stack.count() == 4
     editor.undo_stack.undo()
@@ -677,10 +662,11 @@ def test_grow_and_shrink_the_mask(editor: MainWindow, qtbot: QtBot, tmp_path: Pa
     assert int((editor.canvas.mask_array > 0).sum()) == grown
 
 
-def test_progress_shows_the_time_left(editor: MainWindow) -> None:
-    texts = [editor._time_left(ProgressEvent("denoise", step, 10), now=100.0 + 2 * step) for step in (1, 2, 3)]
+def test_progress_shows_the_time_left() -> None:
+    pace = StepPace()
+    texts = [pace.time_left(ProgressEvent("denoise", step, 10), now=100.0 + 2 * step) for step in (1, 2, 3)]
     assert texts == ["", " · ~16 s left", " · ~14 s left"]
-    assert editor._time_left(ProgressEvent("decode", 1, 1), now=200.0) == ""
+    assert pace.time_left(ProgressEvent("decode", 1, 1), now=200.0) == ""
 
 
 def test_rectangle_tool_masks_a_box_in_one_step(editor: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.batch import MaskPlacement, Pairing, SharedMasks, is_mask_name, pair_folder, place_mask, seed_for
-from core.batch.runner import BatchOptions
+from core.batch.prepare import BatchOptions
 from core.common.errors import BatchInputError
 from core.job.settings import JobSettings
 

@@ -15,10 +15,10 @@ from core.inpaint.engine import load_engine
 from core.inpaint.plan import TILE, plan_regions
 from core.job.request import InpaintRequest
 from core.job.settings import JobSettings
-from core.photo.imageio import read_image, read_mask
+from core.photo.read import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 
 def striped_photo(height: int, width: int) -> np.ndarray:

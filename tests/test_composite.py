@@ -27,10 +27,10 @@ from core.inpaint.composite import (
     to_frame,
     unfit_from_frame,
 )
-from core.photo.imageio import read_image, read_mask
+from core.photo.read import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 
 def noise(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -283,3 +283,19 @@ def test_grain_is_measured_and_only_the_missing_part_is_added() -> None:
     added = synthesize_grain((300, 300), grain, None, np.random.default_rng(1))
     assert np.allclose(added.std(axis=(0, 1)), grain.sigma, rtol=0.05)
     assert np.all(synthesize_grain((10, 10), grain, grain, np.random.default_rng(1)) == 0)
+
+
+def test_fill_alpha_is_the_feather_times_the_masks_weight() -> None:
+    from core.inpaint.composite import fill_alpha
+    from core.photo.mask import fill_region, fill_weights
+
+    mask = np.zeros((30, 30), np.uint8)
+    mask[5:25, 5:25] = 255
+    region, weights = fill_region(mask), fill_weights(mask)
+    assert np.array_equal(fill_alpha(region, weights, 3), feather_alpha(mask, 3))  # 0/255: exactly as before
+    soft = mask.copy()
+    soft[5:25, 5:8] = 128  # a half-weight band along the left edge
+    alpha = fill_alpha(fill_region(soft), fill_weights(soft), 3)
+    assert alpha[15, 5] == pytest.approx(feather_alpha(mask, 3)[15, 5] * fill_weights(soft)[15, 5])
+    assert alpha[15, 7] == pytest.approx(fill_weights(soft)[15, 7]) and alpha[15, 15] == 1.0
+    assert np.all(alpha[~fill_region(soft)] == 0)

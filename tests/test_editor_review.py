@@ -3,96 +3,34 @@ soft brush, Ctrl/Alt-drag sizing, pinch zoom, scroll bars, settings panel, dark 
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pytest
+from fake_engine import PREVIEW, FakeEngine, colour_of_seed, seed_colour
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QSize, QSizeF, Qt
-from PySide6.QtGui import QColor, QImage, QNativeGestureEvent, QPalette, QPointingDevice, QUndoStack
+from PySide6.QtGui import QColor, QImage, QNativeGestureEvent, QPalette, QPointingDevice
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
-from test_app_editor import FILL, FakeEngine, editor, engine, make_window, open_photo, stroke, wait_for_result
+from test_app_editor import FILL, editor, engine, make_window, open_photo, stroke, wait_for_result
 
-from app.canvas import Canvas
-from app.canvas_view import CanvasView, bars_needed
+from app.editor.canvas import Canvas
+from app.editor.canvas_view import CanvasView, bars_needed
+from app.editor.document import EditorDocument
 from app.main_window import MainWindow
-from core.common.cancel import CancelToken
-from core.common.progress import ProgressCallback, ProgressEvent
 from core.inpaint.result import InpaintResult
-from core.job.request import InpaintRequest
 
 __all__ = ["editor", "engine"]  # fixtures shared with test_app_editor
 
-PREVIEW = (10, 200, 30)
-REGION = (100, 100, 200, 100)  # left, top, width, height of the window the fake preview covers
 
-
-def seed_colour(seed: int | None) -> tuple[int, int, int]:
-    """A distinct fill colour per seed, so two runs of the same mask give results that can be told apart."""
-    value = 4242 if seed is None else seed
-    return (value * 37 % 256, 255 - value % 200, (value * 11 + 60) % 256)
-
-
-class SeededEngine(FakeEngine):
-    """Fills the mask with a colour that depends on the seed; can report a plan and previews."""
-
-    def __init__(self, previews: bool = False) -> None:
-        super().__init__()
-        self.previews = previews
-        self.previewed = threading.Event()
-
-    def inpaint(
-        self, request: InpaintRequest, progress: ProgressCallback | None = None, cancel: CancelToken | None = None
-    ) -> InpaintResult:
-        self.requests.append(request)
-        seed = request.settings.seed if request.settings.seed is not None else 4242
-        total = request.settings.steps
-        for step in range(1, total + 1):
-            if progress is not None:
-                preview = np.full((64, 128, 3), PREVIEW, np.uint8) if self.previews else None
-                progress(preview_event(step, total, preview))
-            if self.previews and step < 2:
-                continue  # previews: held at the gate after the second one
-            self.previewed.set()
-            self.at_step.set()
-            while not self.gate.wait(0.01):
-                if cancel is not None and cancel.cancelled:
-                    break
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-        from core.inpaint.plan import plan_regions
-
-        image = request.image.copy()
-        image[request.mask >= 128] = seed_colour(seed)
-        plan = plan_regions(request.mask, frame=512, context_margin=16)
-        return InpaintResult(image, seed, "fake", {"total": 0.01}, plan=plan)
-
-
-@dataclass(frozen=True)
-class PlacedPreview:
-    """A progress event with the preview's place, for a core without ``ProgressEvent.region``."""
-
-    stage: str
-    step: int
-    total: int
-    preview: npt.NDArray[np.uint8] | None = None
-    region: tuple[int, int, int, int] | None = None
-
-
-def preview_event(step: int, total: int, preview: npt.NDArray[np.uint8] | None) -> object:
-    region = REGION if preview is not None else None
-    try:
-        return ProgressEvent("denoise", step, total, preview=preview, region=region)  # type: ignore[call-arg]
-    except TypeError:  # core without the region field yet
-        return PlacedPreview("denoise", step, total, preview, region)
+def seeded_engine(previews: bool = False) -> FakeEngine:
+    """Fills with a colour per seed (so variations can be told apart) and reports its region plan."""
+    return FakeEngine(seed_colour, plan=True, previews=previews)
 
 
 @pytest.fixture
 def seeded(qtbot: QtBot) -> MainWindow:
-    fake = SeededEngine()
+    fake = seeded_engine()
     window = make_window(qtbot, fake)
     window.panel.steps.setValue(3)
     window.fake = fake  # type: ignore[attr-defined]
@@ -119,24 +57,24 @@ def test_two_runs_make_two_thumbnails_and_the_first_can_be_accepted(
     stroke(qtbot, seeded, [(150, 150), (250, 150)])
     seeded.run_inpaint()
     wait_for_result(qtbot, seeded)
-    seeded.again_button.click()  # a variation: same mask, new seed; the first result stays in the history
+    seeded.review.bar.again_button.click()  # a variation: same mask, new seed; the first result stays in the history
     qtbot.waitUntil(lambda: len(seeded.review.history) == 2 and seeded.job is None)
     strip = seeded.review.strip
     assert strip.isVisible() and strip.count() == 2
     assert "seed 0" in strip.item(0).text() and "3 steps" in strip.item(0).text()
     assert "seed 4242" in strip.item(1).text()
-    assert shown(seeded, 200, 150) == seed_colour(4242)
+    assert shown(seeded, 200, 150) == colour_of_seed(4242)
 
     qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=strip.visualItemRect(strip.item(0)).center())
     assert seeded.pending_result is not None and seeded.pending_result.seed == 0
-    assert shown(seeded, 200, 150) == seed_colour(0)
+    assert shown(seeded, 200, 150) == colour_of_seed(0)
     assert np.array_equal(seeded.current_pixels, original)  # only shown, not applied
 
-    seeded.accept_button.click()
+    seeded.review.bar.accept_button.click()
     pixels = seeded.current_pixels
     assert pixels is not None
-    assert tuple(pixels[150, 200]) == seed_colour(0)
-    assert shown(seeded, 200, 150) == seed_colour(0)
+    assert tuple(pixels[150, 200]) == colour_of_seed(0)
+    assert shown(seeded, 200, 150) == colour_of_seed(0)
     assert np.array_equal(pixels[:120], original[:120])
     assert "✓" in strip.item(0).text()
 
@@ -148,7 +86,7 @@ def test_two_runs_make_two_thumbnails_and_the_first_can_be_accepted(
     assert np.array_equal(seeded.current_pixels, original)
     assert not seeded.has_unsaved_changes
     assert seeded.canvas.mask_array[150, 200] == 255  # the mask of the result is back
-    seeded.show_mask_action.trigger()  # overlay off, to see the photo's own pixels
+    seeded.commands.show_mask.trigger()  # overlay off, to see the photo's own pixels
     assert shown(seeded, 200, 150) == tuple(int(v) for v in original[150, 200])
 
 
@@ -176,7 +114,7 @@ def test_discard_removes_the_entry_and_a_new_photo_clears_the_history(
     stroke(qtbot, seeded, [(150, 150), (250, 150)])
     seeded.run_inpaint()
     wait_for_result(qtbot, seeded)
-    seeded.discard_action.trigger()
+    seeded.commands.discard.trigger()
     assert len(seeded.review.history) == 0 and not seeded.review.strip.isVisible()
     seeded.run_inpaint()
     wait_for_result(qtbot, seeded)
@@ -212,11 +150,11 @@ def test_split_divider_shows_before_left_and_after_right(seeded: MainWindow, qtb
 
     assert shown(seeded, 150, 150) == before(150)
     assert shown(seeded, 190, 150) == before(190)
-    assert shown(seeded, 210, 150) == seed_colour(0)
-    assert shown(seeded, 260, 150) == seed_colour(0)
+    assert shown(seeded, 210, 150) == colour_of_seed(0)
+    assert shown(seeded, 260, 150) == colour_of_seed(0)
     qtbot.keyClick(seeded.canvas, Qt.Key.Key_Y)
     assert canvas.split_x is None
-    assert shown(seeded, 150, 150) == seed_colour(0)
+    assert shown(seeded, 150, 150) == colour_of_seed(0)
 
 
 def test_plan_overlay_toggle(seeded: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
@@ -240,38 +178,37 @@ def test_plan_overlay_toggle(seeded: MainWindow, qtbot: QtBot, tmp_path: Path) -
 
 
 def test_live_preview_shows_inside_the_mask_only_and_is_replaced_by_the_result(qtbot: QtBot, tmp_path: Path) -> None:
-    fake = SeededEngine(previews=True)
+    fake = seeded_engine(previews=True)
     window = make_window(qtbot, fake)
     window.panel.steps.setValue(4)
     open_photo(window, tmp_path)
     original = window.current_pixels.copy()  # type: ignore[union-attr]
     stroke(qtbot, window, [(150, 150), (250, 150)])
-    window.show_mask_action.trigger()  # mask overlay off: the preview colours are checked exactly
+    window.commands.show_mask.trigger()  # mask overlay off: the preview colours are checked exactly
     qtbot.mouseMove(window.canvas, QPoint(2, 2))
-    fake.gate.clear()
+    fake.hold(step=2)  # two previews, then the engine waits
     window.run_inpaint()
-    qtbot.waitUntil(fake.previewed.is_set)
+    qtbot.waitUntil(fake.held.is_set)
     qtbot.waitUntil(lambda: window.review.preview_count >= 2)
     assert shown(window, 200, 150) == PREVIEW  # inside the mask and the region
     assert shown(window, 120, 110) == tuple(int(v) for v in original[110, 120])  # in the region, not the mask
     assert shown(window, 320, 150) == tuple(int(v) for v in original[150, 320])  # outside the region
-    fake.gate.set()
+    fake.release()
     wait_for_result(qtbot, window)
     assert window.canvas.live_preview is None
-    assert shown(window, 200, 150) == seed_colour(0)
+    assert shown(window, 200, 150) == colour_of_seed(0)
 
 
 def test_live_preview_goes_away_on_cancel(qtbot: QtBot, tmp_path: Path) -> None:
-    fake = SeededEngine(previews=True)
+    fake = seeded_engine(previews=True)
     window = make_window(qtbot, fake)
     window.panel.steps.setValue(4)
     open_photo(window, tmp_path)
     stroke(qtbot, window, [(150, 150), (250, 150)])
-    fake.gate.clear()
+    fake.hold(step=2)
     window.run_inpaint()
     qtbot.waitUntil(lambda: window.canvas.live_preview is not None)
-    window.cancel_action.trigger()
-    fake.gate.set()
+    window.commands.cancel.trigger()
     qtbot.waitUntil(lambda: window.job is None)
     assert window.canvas.live_preview is None and window.pending_result is None
 
@@ -282,14 +219,14 @@ def test_live_preview_goes_away_on_cancel(qtbot: QtBot, tmp_path: Path) -> None:
 def test_lasso_fills_the_polygon_in_one_undo_step(editor: MainWindow, qtbot: QtBot, tmp_path: Path) -> None:
     open_photo(editor, tmp_path)
     qtbot.keyClick(editor.canvas, Qt.Key.Key_L)
-    assert editor.lasso_action.isChecked()
+    assert editor.commands.lasso.isChecked()
     stroke(qtbot, editor, [(100, 100), (200, 100), (200, 200), (150, 240), (100, 200)])
     mask = editor.canvas.mask_array
     assert mask[105:195, 105:195].min() == 255
     assert mask[210, 150] == 255  # the pointed bottom
     assert mask[90, 150] == 0 and mask[150, 210] == 0 and mask[235, 110] == 0
     assert editor.undo_stack.count() == 1
-    editor.undo_action.trigger()
+    editor.commands.undo.trigger()
     assert not editor.canvas.mask_array.any()
 
 
@@ -300,7 +237,7 @@ def test_soft_brush_paints_a_fading_edge(editor: MainWindow, qtbot: QtBot, tmp_p
     hard = editor.canvas.mask_array[150, 70:131]
     assert set(np.unique(hard)) == {0, 255}
 
-    editor.hardness_spin.setValue(0)
+    editor.tool_bar.hardness_spin.setValue(0)
     assert editor.canvas.hardness == 0
     stroke(qtbot, editor, [(250, 150), (250, 150)])
     soft = editor.canvas.mask_array[150, 220:281].astype(int)
@@ -324,7 +261,7 @@ def test_ctrl_or_alt_drag_sizes_the_brush_with_the_outline_shown(
         qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, modifier, pos=anchor)
         qtbot.mouseMove(canvas, anchor + QPoint(40, 3))
         assert canvas.brush_size == 100  # the outline's edge follows the pointer: 20 + 2 × 40
-        assert editor.size_spin.value() == 100
+        assert editor.tool_bar.size_spin.value() == 100
         sizing = canvas.grab().toImage()
         qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, modifier, pos=anchor + QPoint(40, 3))
         qtbot.mouseMove(canvas, QPoint(2, 2))
@@ -383,7 +320,7 @@ class ShowHideCounter(QObject):
 
 
 def test_scroll_bars_show_only_while_the_photo_overflows_and_settle_at_the_boundary(qtbot: QtBot) -> None:
-    canvas = Canvas(QUndoStack())
+    canvas = Canvas(EditorDocument())
     view = CanvasView(canvas)
     qtbot.addWidget(view)
     photo = QImage(400, 300, QImage.Format.Format_RGB32)
@@ -434,16 +371,10 @@ def test_bars_needed_counts_the_room_the_other_bar_takes() -> None:
 
 
 def test_device_precision_and_colour_strength_are_saved_and_used(qtbot: QtBot, tmp_path: Path) -> None:
-    from core.job.settings import load_settings
+    from core.job.settings_file import load_settings
 
-    seen: list[tuple[str, str]] = []
     fake = FakeEngine()
-
-    def factory(name: str, device: str, precision: str, progress: ProgressCallback) -> FakeEngine:
-        seen.append((device, precision))
-        return fake
-
-    window = MainWindow(engine_factory=factory)
+    window = MainWindow(engine_factory=fake.factory())
     qtbot.addWidget(window)
     panel = window.panel
     panel.device_choice.setCurrentIndex(panel.device_choice.findData("cpu"))
@@ -457,11 +388,11 @@ def test_device_precision_and_colour_strength_are_saved_and_used(qtbot: QtBot, t
     window.canvas.mask_array[140:160, 190:210] = 255
     window.run_inpaint()
     qtbot.waitUntil(lambda: window.pending_result is not None)
-    assert seen == [("cpu", "float32")]
+    assert [(device, precision) for _name, device, precision in fake.factory_calls] == [("cpu", "float32")]
     assert fake.requests[0].settings.colour_match_strength == pytest.approx(0.4)
     window.shutdown()
 
-    again = MainWindow(engine_factory=factory)
+    again = MainWindow(engine_factory=fake.factory())
     qtbot.addWidget(again)
     assert again.panel.device_choice.currentData() == "cpu"
     assert again.panel.precision.currentData() == "float32"
@@ -506,9 +437,9 @@ def test_new_actions_are_in_menus_with_shortcuts(editor: MainWindow) -> None:
         if menu is not None:
             in_menus.update(menu.actions())  # type: ignore[attr-defined]
     for action in (
-        editor.lasso_action,
-        editor.softer_action,
-        editor.harder_action,
+        editor.commands.lasso,
+        editor.commands.softer,
+        editor.commands.harder,
         editor.review.split_action,
         editor.review.plan_action,
         editor.review.previous_action,
@@ -526,8 +457,6 @@ def test_fill_colour_constant_is_shared() -> None:
 def test_live_preview_arrives_from_the_tiny_moebius_model(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if "region" not in ProgressEvent.__dataclass_fields__:
-        pytest.skip("core's ProgressEvent has no region yet")
     from tiny_model import write_tiny_model
 
     # The first preview of a window is due at once (core.inpaint.preview), so a short run has at least one.
@@ -568,7 +497,7 @@ def test_every_menu_action_is_keyboard_reachable_and_shortcuts_are_unique(editor
 
 
 def test_history_budget_in_bytes_evicts_the_oldest_but_never_the_newest() -> None:
-    from app.history import HistoryEntry, ResultsHistory
+    from app.editor.history import HistoryEntry, ResultsHistory
     from core.job.settings import JobSettings
 
     photo = np.zeros((100, 100, 3), np.uint8)
@@ -579,7 +508,7 @@ def test_history_budget_in_bytes_evicts_the_oldest_but_never_the_newest() -> Non
     entries = []
     for seed in range(3):
         image = photo.copy()
-        image[mask >= 128] = seed_colour(seed)
+        image[mask >= 128] = colour_of_seed(seed)
         entry = HistoryEntry.from_result(photo, mask, InpaintResult(image, seed, "fake"), JobSettings())
         assert entry.rect.width() == entry.rect.height() == 50
         entries.append(entry)

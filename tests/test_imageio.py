@@ -21,10 +21,22 @@ from core.common.errors import (
     OutputExistsError,
     OutputNotWritableError,
 )
-from core.photo.imageio import Photo, check_output_path, estimate_jpeg_quality, read_image, read_mask, write_image
+from core.photo.compression import DEFAULT_JPEG_QUALITY, compression_options, estimate_jpeg_quality
+from core.photo.metadata import (
+    dpi_from_info,
+    exif_orientation,
+    matching_profile,
+    pillow_metadata_options,
+    png_metadata_chunks,
+    upright_xmp,
+)
+from core.photo.photo import Photo
+from core.photo.read import read_image, read_mask
+from core.photo.samples import to_eight_bits
+from core.photo.write import check_output_path, write_image
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 ORIENTATION = 0x0112
 
@@ -394,3 +406,75 @@ def test_photo_without_file_writes_plainly(tmp_path: Path) -> None:
     out = write_image(tmp_path / "plain.webp", photo.pixels, like=photo, quality=80)
     assert out == tmp_path / "plain.webp"
     assert Image.open(out).size == (9, 6)
+
+
+# -- the helpers the reader and the writer share ------------------------------------------------------------
+
+
+def test_sixteen_bits_round_to_the_nearest_eight_bit_value() -> None:
+    every = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    assert np.array_equal(to_eight_bits(every), np.rint(every / 257).astype(np.uint8))
+
+
+def test_orientation_resolution_and_profile_values_are_checked() -> None:
+    assert [exif_orientation(v) for v in (1, 6, 8, 0, 9, "6", None)] == [1, 6, 8, 1, 1, 1, 1]
+    assert dpi_from_info((300, 240.5)) == (300.0, 240.5)
+    assert dpi_from_info((0, 72)) is None and dpi_from_info(72) is None
+    assert upright_xmp('<x tiff:Orientation="8"/>') == b'<x tiff:Orientation="1"/>'
+    assert upright_xmp(b"<x><tiff:Orientation>3</tiff:Orientation></x>") == (
+        b"<x><tiff:Orientation>1</tiff:Orientation></x>"
+    )
+    assert upright_xmp(b"") is None
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert matching_profile(srgb, b"RGB ") == srgb
+    assert matching_profile(srgb, b"GRAY") is None and matching_profile(srgb[:10], b"RGB ") is None
+
+
+def test_compression_follows_the_source_unless_told_otherwise() -> None:
+    tables = [list(range(1, 65)), list(range(2, 66))]
+    jpeg = Photo(noise(2, 2), None, "JPEG", "RGB", jpeg_qtables=tables, jpeg_subsampling=0)
+    assert compression_options("JPEG", jpeg, None) == {"qtables": tables, "subsampling": 0}
+    assert compression_options("JPEG", jpeg, 70) == {"quality": 70, "subsampling": 0}
+    assert compression_options("JPEG", None, None) == {"quality": DEFAULT_JPEG_QUALITY}
+    png = Photo(noise(2, 2), None, "PNG", "RGB")
+    assert compression_options("JPEG", png, None) == {"quality": DEFAULT_JPEG_QUALITY}
+    webp = Photo(noise(2, 2), None, "WEBP", "RGB", webp_lossless=True)
+    assert compression_options("WEBP", webp, None) == {"lossless": True}
+    assert compression_options("WEBP", webp, 80) == {"quality": 80}
+    tiff = Photo(noise(2, 2), None, "TIFF", "RGB", tiff_compression="packbits")
+    assert compression_options("TIFF", tiff, None) == {"compression": "packbits"}
+    lossy = Photo(noise(2, 2), None, "TIFF", "RGB", tiff_compression="jpeg")
+    assert compression_options("TIFF", lossy, None) == {"compression": "tiff_lzw"}
+    assert compression_options("PNG", jpeg, None) == {}
+
+
+def test_metadata_options_hold_only_what_the_format_can_carry() -> None:
+    gray_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    gray_profile = gray_profile[:16] + b"GRAY" + gray_profile[20:]  # header says gray
+    photo = Photo(
+        noise(2, 2), None, "JPEG", "RGB", icc_profile=gray_profile, exif=exif_with(1), xmp=b"<x/>", dpi=(300.0, 300.0)
+    )
+    assert pillow_metadata_options("PNG", None, False) == {}
+    jpeg = pillow_metadata_options("JPEG", photo, gray=True)
+    assert jpeg == {"icc_profile": gray_profile, "exif": photo.exif, "xmp": b"<x/>", "dpi": (300.0, 300.0)}
+    assert "icc_profile" not in pillow_metadata_options("JPEG", photo, gray=False)
+    bmp = pillow_metadata_options("BMP", photo, gray=True)
+    assert bmp == {"dpi": (300.0, 300.0)}
+    tiff = pillow_metadata_options("TIFF", photo, gray=False)
+    assert tiff["tiffinfo"] == {0x010F: "Test camera", 700: b"<x/>"} and "exif" not in tiff
+
+
+def test_png_metadata_chunks_are_read_back_by_pillow(tmp_path: Path) -> None:
+    photo = Photo(noise(4, 6), None, "JPEG", "RGB", exif=exif_with(1), xmp=b"<x:xmpmeta/>", dpi=(254.0, 127.0))
+    assert png_metadata_chunks(None, gray=False) == b""
+    plain = io.BytesIO()
+    Image.fromarray(photo.pixels).save(plain, format="PNG")
+    data = plain.getvalue()
+    path = tmp_path / "chunks.png"
+    path.write_bytes(data[:33] + png_metadata_chunks(photo, gray=False) + data[33:])  # after the header
+    with Image.open(path) as written:
+        written.load()  # checks every chunk's CRC
+        assert written.getexif()[0x010F] == "Test camera"
+        assert written.info["xmp"] == b"<x:xmpmeta/>"
+        assert tuple(round(d) for d in written.info["dpi"]) == (254, 127)
+        assert np.array_equal(np.array(written), photo.pixels)

@@ -19,10 +19,13 @@ from PIL import Image, ImageCms
 
 from core.cli.main import main
 from core.common.errors import OutputNotWritableError
-from core.photo.imageio import Photo, output_samples, read_image, write_image
+from core.photo.photo import Photo
+from core.photo.read import read_image
+from core.photo.samples import output_samples
+from core.photo.write import write_image
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 ORIENTATION, MAKE = 0x0112, 0x010F
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -2,7 +2,7 @@
 
 - The GUI starts, shows its window and opens the sample photo without importing torch.
 - Every module of core/ and backends/ imports without Qt.
-- import-linter's contracts (pyproject.toml) hold.
+- import-linter's contracts (pyproject.toml) hold, and they do break on a circle or an upward import.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-import pytest
 
 GUI_START = textwrap.dedent(
     """
@@ -102,9 +100,39 @@ def test_light_modules_do_not_load_torch(repo_root: Path) -> None:
 
 def test_import_linter_contracts_hold(repo_root: Path) -> None:
     lint_imports = Path(sys.executable).with_name("lint-imports")
-    if not lint_imports.exists():
-        pytest.skip("import-linter is not installed in this environment (pip install -e '.[dev]')")
+    assert lint_imports.exists(), "import-linter is a development dependency: pip install -e '.[dev]'"
     result = subprocess.run(
         [str(lint_imports), "--no-cache"], cwd=repo_root, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _lint_copy(repo_root: Path, tmp_path: Path, edits: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the project's import contracts on a copy of the packages with ``edits`` (path -> appended line)."""
+    import shutil
+
+    for package in ("core", "backends", "app"):
+        shutil.copytree(repo_root / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(repo_root / "pyproject.toml", tmp_path / "pyproject.toml")
+    for relative, line in edits.items():
+        with (tmp_path / relative).open("a", encoding="utf-8") as handle:
+            handle.write(f"\n{line}\n")
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    return subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_contracts_break_on_a_circle_and_on_an_upward_import(repo_root: Path, tmp_path: Path) -> None:
+    # Two files of one subpackage importing each other: the acyclic contract must catch it.
+    both_ways = {
+        "core/common/files.py": "import core.common.paths  # noqa",
+        "core/common/paths.py": "import core.common.files  # noqa",
+    }
+    circle = _lint_copy(repo_root, tmp_path / "circle", both_ways)
+    assert circle.returncode != 0 and "no import circles BROKEN" in circle.stdout, circle.stdout[-3000:]
+    # A lower stage reaching up (job -> inpaint): the layers contract must catch it.
+    upward = _lint_copy(repo_root, tmp_path / "upward", {"core/job/request.py": "import core.inpaint.plan  # noqa"})
+    assert upward.returncode != 0, upward.stdout[-3000:]
+    assert "core: each stage uses only the stages below it BROKEN" in upward.stdout

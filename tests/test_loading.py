@@ -14,10 +14,9 @@ from tiny_model import write_tiny_model
 
 from backends import memory
 from core.common.errors import DeviceError, OutOfMemoryError
-from core.inpaint.device import DeviceInfo, choose_device, estimate_memory, plan_memory, resolve
+from core.inpaint.device import DeviceInfo, choose_device, choose_for, estimate_memory, plan_memory, resolve
 from core.inpaint.guarded import GuardedPipeline
 from core.inpaint.loading import load_pipeline
-from core.job.settings import JobSettings, save_settings
 from core.model.unet import TINY_CONFIG, MoebiusModel
 from core.weights.registry import ModelFiles, find_model
 
@@ -44,26 +43,39 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # -- requests ------------------------------------------------------------------------------------------------
 
 
-def test_environment_and_settings_choose_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    save_settings(JobSettings(device="cpu", precision="exact"))
-    request = resolve()
+def test_the_front_end_says_where_the_device_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    request = resolve(setting_device="cpu", setting_precision="exact", setting_origin="the saved settings")
     assert (request.device, request.precision) == ("cpu", "exact")
-    assert request.source == "device from the settings; precision from the settings"
+    assert request.source == "device from the saved settings; precision from the saved settings"
     monkeypatch.setenv("MOEBIUS_STUDIO_PRECISION", "float32")
-    assert resolve().precision == "float32"
-    info = choose_device()
+    request = resolve(setting_device="cpu", setting_precision="exact", setting_origin="the settings panel")
+    assert request.precision == "float32"
+    assert request.source == "device from the settings panel; precision from MOEBIUS_STUDIO_PRECISION"
+    info = choose_for(request)
     assert info.device == "cpu"
-    assert info.reason.endswith("[device from the settings; precision from MOEBIUS_STUDIO_PRECISION]")
+    assert info.reason.endswith("[device from the settings panel; precision from MOEBIUS_STUDIO_PRECISION]")
+
+
+def test_loading_consults_nothing_but_its_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The environment and a saved file are the front ends' business: here only the arguments count.
+    from core.job.settings import JobSettings
+    from core.job.settings_file import save_settings
+
+    save_settings(JobSettings(device="mps", precision="float16"))
+    monkeypatch.setenv("MOEBIUS_STUDIO_DEVICE", "mps")
+    info = choose_device("cpu", "exact")
+    assert (info.device, info.dtype) == ("cpu", "float32")
+    assert "[" not in info.reason  # nothing was asked for anywhere else
 
 
 def test_unavailable_device_from_the_environment_says_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOEBIUS_STUDIO_DEVICE", "mps")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(DeviceError, match=r"MPS was requested but .*\(set by device from MOEBIUS_STUDIO_DEVICE\)"):
-        choose_device()
+        choose_for(resolve())
     monkeypatch.setenv("MOEBIUS_STUDIO_DEVICE", "gpu")
     with pytest.raises(DeviceError, match="Unknown device 'gpu' in MOEBIUS_STUDIO_DEVICE") as caught:
-        choose_device()
+        resolve()
     assert "unset MOEBIUS_STUDIO_DEVICE" in caught.value.user_message()
 
 
@@ -247,13 +259,18 @@ def test_unet_and_vae_get_their_own_formats(tiny_files: ModelFiles) -> None:
     assert next(pipeline.vae.parameters()).dtype == torch.float32
 
 
-def test_real_cpu_run_of_the_tiny_model(tiny_files: ModelFiles, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MOEBIUS_STUDIO_PRECISION", "exact")
+def test_real_cpu_run_of_the_tiny_model(tiny_files: ModelFiles) -> None:
     events: list[str] = []
-    pipeline, info = load_pipeline(tiny_files, progress=lambda e: events.append(f"{e.stage}{e.step}"))
+    pipeline, info = load_pipeline(
+        tiny_files,
+        precision="exact",
+        source="precision from a test",
+        progress=lambda e: events.append(f"{e.stage}{e.step}"),
+    )
     assert isinstance(pipeline, GuardedPipeline)
     assert (info.device, info.dtype, info.vae_dtype, info.torch_device) == ("cpu", "float32", "float32", "cpu")
     assert info.reason.startswith("CPU: ") and "exact mode" in info.reason
+    assert info.reason.endswith("[precision from a test]")
     assert events == ["load0", "load1", "load2"]
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)

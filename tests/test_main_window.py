@@ -34,7 +34,7 @@ def test_title_and_empty_state(window: MainWindow) -> None:
     assert window.windowTitle() == "Moebius Studio"
     assert window.size_label.text() == "No photo"
     assert window.photo_path is None
-    assert not window.run_action.isEnabled() and not window.save_action.isEnabled()
+    assert not window.commands.run.isEnabled() and not window.commands.save.isEnabled()
 
 
 def test_opens_the_bundled_sample_with_its_mask(window: MainWindow) -> None:
@@ -85,7 +85,7 @@ def test_menus_use_standard_keys(window: MainWindow) -> None:
     assert actions["&Quit"].shortcut() == QKeySequence(QKeySequence.StandardKey.Quit)
     assert QKeySequence("Ctrl+Return") in actions["&Inpaint"].shortcuts()
     assert actions["&Cancel"].shortcut() == QKeySequence("Esc")
-    assert QKeySequence("Ctrl+Shift+Z") in window.redo_action.shortcuts()
+    assert QKeySequence("Ctrl+Shift+Z") in window.commands.redo.shortcuts()
     assert "&About Moebius Studio" in actions
     assert [action.text() for action in window.menuBar().actions()] == [
         "&File",
@@ -109,7 +109,7 @@ def test_default_output_name() -> None:
 
 
 def test_quit_closes_the_window(window: MainWindow, qtbot: QtBot) -> None:
-    window.quit_action.trigger()
+    window.commands.quit.trigger()
     qtbot.waitUntil(lambda: not window.isVisible())
     assert not window.service.inference_thread.isRunning()
 

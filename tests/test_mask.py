@@ -77,3 +77,57 @@ def test_mask_bbox() -> None:
     mask[9, 19] = 100  # below the threshold
     assert mask_bbox(mask) == (4, 3, 16, 7)
     assert mask_bbox(mask, threshold=100) == (4, 3, 20, 10)
+
+
+def test_fill_weights_read_mask_values_as_opacity() -> None:
+    from core.photo.mask import SOFT_FLOOR, SOFT_FULL, fill_weights
+
+    values = np.arange(256, dtype=np.uint8)
+    weights = fill_weights(values)
+    assert weights.dtype == np.float32 and weights.shape == (256,)
+    assert np.all(weights[:SOFT_FLOOR] == 0.0)  # JPEG noise in a black mask counts for nothing
+    assert np.all(weights[SOFT_FULL:] == 1.0)  # a white that went through JPEG is still full
+    ramp = weights[SOFT_FLOOR - 1 : SOFT_FULL + 1]
+    assert np.all(np.diff(ramp) > 0) and np.allclose(np.diff(ramp), np.diff(ramp)[0])  # linear in between
+    assert weights[128] == pytest.approx(0.5, abs=0.01)
+    assert fill_weights(np.array([[0, 255]], np.uint8)).tolist() == [[0.0, 1.0]]
+
+
+def test_fill_region_keeps_soft_marks_connected_to_a_strong_pixel() -> None:
+    from core.photo.mask import detached_marks, fill_region, has_soft_pixels, soft_fill
+
+    mask = np.zeros((12, 16), np.uint8)
+    mask[2:5, 2:5] = 255  # a strong core
+    mask[5, 5] = 60  # soft, touching it diagonally
+    mask[6, 6] = 20  # soft, touching only the soft pixel before it
+    mask[7, 7] = 5  # below the floor: neither counts nor connects
+    mask[8, 8] = 90  # so this one is cut off
+    mask[10, 12:15] = 100  # a faint mark on its own
+    mask[0, 15] = 7  # JPEG noise
+    region = fill_region(mask)
+    expected = np.zeros_like(region)
+    expected[2:5, 2:5] = expected[5, 5] = expected[6, 6] = True
+    assert np.array_equal(region, expected)
+    rows, columns = detached_marks(mask)
+    assert sorted(zip(rows.tolist(), columns.tolist(), strict=True)) == [(8, 8), (10, 12), (10, 13), (10, 14)]
+    region_again, weights = soft_fill(mask)
+    assert np.array_equal(region_again, region) and np.all(weights[~region] == 0) and weights[3, 3] == 1.0
+    assert 0 < weights[6, 6] < weights[5, 5] < 1
+    # A 0/255 mask has no soft pixels: its region is its white pixels, found without labelling anything.
+    binary = np.where(mask >= 128, np.uint8(255), np.uint8(0))
+    assert not has_soft_pixels(binary) and has_soft_pixels(mask)
+    assert detached_marks(binary)[0].size == 0 and np.array_equal(fill_region(binary), binary == 255)
+    # Views into a larger mask work the same.
+    wide = np.zeros((20, 40), np.uint8)
+    wide[4:16, 10:26] = mask
+    assert np.array_equal(fill_region(wide[4:16, 10:26]), region)
+
+
+def test_a_mask_of_faint_marks_only_is_empty() -> None:
+    faint = np.zeros((6, 6), np.uint8)
+    faint[1:4, 1:4] = 120
+    with pytest.raises(EmptyMaskError):
+        check_mask(faint, (6, 6))
+    from core.photo.mask import fill_region
+
+    assert not fill_region(faint).any()

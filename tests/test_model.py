@@ -20,7 +20,7 @@ from core.common.errors import (
 )
 from core.model.unet import MoebiusModel, load_moebius
 
-pytestmark = pytest.mark.skipif(not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo")
+pytestmark = pytest.mark.usefixtures("golden_dir")  # fails (never skips) without ../shared
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
@@ -30,7 +30,7 @@ def _load(name: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def golden_model() -> MoebiusModel:
+def golden_model(golden_dir: Path) -> MoebiusModel:
     return load_moebius(GOLDEN / "weights.safetensors", config=json.loads((GOLDEN / "config.json").read_text()))
 
 

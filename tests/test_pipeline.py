@@ -18,9 +18,7 @@ from core.inpaint.pipeline import DenoiseTrace, MoebiusPipeline, paste_back
 from core.model.unet import load_moebius
 from core.model.vae import build_vae
 
-pytestmark = pytest.mark.skipif(
-    not GOLDEN.is_dir(), reason="shared/reference/golden_tiny is not beside the repo"
-)
+pytestmark = pytest.mark.usefixtures("golden_dir")  # fails (never skips) without ../shared
 
 
 def _load(name: str) -> dict[str, torch.Tensor]:
@@ -30,7 +28,7 @@ def _load(name: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def golden_pipeline() -> MoebiusPipeline:
+def golden_pipeline(golden_dir: Path) -> MoebiusPipeline:
     from tiny_model import tiny_vae_config
 
     model = load_moebius(

@@ -15,7 +15,7 @@ from core.inpaint.plan import GLOBAL, TILE, WINDOW, Plan, Rect, coarse_grid, pla
 from core.job.options import DEFAULT_CONTEXT_MARGIN
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 
 def mask_with(height: int, width: int, *boxes: tuple[int, int, int, int]) -> np.ndarray:
@@ -265,3 +265,41 @@ def test_cli_writes_the_plan_picture(tmp_path: Path, capsys: pytest.CaptureFixtu
         == 2
     )
     assert not (tmp_path / "b.png").exists()
+
+
+def soft_blob(height: int, width: int, box: tuple[int, int, int, int], sigma: float) -> np.ndarray:
+    """A filled box with a blurred (soft) edge around it, like a feathered selection."""
+    import cv2
+
+    return np.asarray(cv2.GaussianBlur(mask_with(height, width, box), (0, 0), sigma), np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(600, 800), (3000, 4000)])  # one grid cell per pixel, and 4×4-pixel cells
+def test_groups_hold_the_whole_soft_edge_but_no_detached_mark(shape: tuple[int, int]) -> None:
+    from core.photo.mask import fill_region, mask_bbox
+
+    height, width = shape
+    mask = soft_blob(height, width, (300, 200, 360, 260), 8.0)
+    mask[20:30, 20:30] = 100  # a faint mark far away, connected to nothing
+    region = fill_region(mask)
+    soft_box = mask_bbox(region.astype(np.uint8), threshold=1)
+    hard_box = mask_bbox(mask)
+    assert soft_box is not None and hard_box is not None
+    assert soft_box[2] - soft_box[0] >= hard_box[2] - hard_box[0] + 20  # the edge reaches well beyond 128
+    plan = plan_regions(mask, frame=512)
+    assert [g.as_tuple() for g in plan.groups] == [soft_box]
+    assert all(w.fills.as_tuple() == soft_box for w in plan.windows)
+
+
+def test_tiles_cover_a_large_soft_edge() -> None:
+    from core.photo.mask import fill_region
+
+    mask = soft_blob(1400, 1800, (0, 0, 800, 1400), 20.0)
+    plan = plan_regions(mask, frame=512)
+    tiles = [w for w in plan.windows if w.kind == TILE]
+    assert plan.windows[0].kind == GLOBAL and tiles
+    covered = np.zeros(mask.shape, bool)
+    for tile in tiles:
+        covered[tile.fills.slices] = True
+    assert covered[fill_region(mask)].all()
+    assert not covered[:, 1000:].any()  # and nothing beyond the edge's end

@@ -16,10 +16,10 @@ from core.common.progress import ProgressEvent
 from core.inpaint.classic import frame_inpainter
 from core.inpaint.plan import GLOBAL, TILE, WINDOW, plan_regions
 from core.inpaint.regions import BlendOptions, run_plan
-from core.photo.imageio import read_image, read_mask
+from core.photo.read import read_image, read_mask
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
-needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"sample photos not found in {SAMPLES}")
+needs_samples = pytest.mark.usefixtures("samples_dir")  # fails (never skips) without ../shared/samples
 
 
 def digest(array: np.ndarray) -> str:
@@ -289,3 +289,36 @@ def test_moebius_cancel_stops_between_windows(tiny_engine) -> None:  # type: ign
     with pytest.raises(CancelledError):
         tiny_engine.inpaint(InpaintRequest(photo, mask, JobSettings(steps=2)), progress=progress, cancel=token)
     assert seen == [0]
+
+
+def test_a_soft_mask_is_filled_over_its_region_and_blended_by_its_weight() -> None:
+    from core.photo.mask import fill_region, soft_fill
+
+    photo = smooth_photo(700, 900)
+    mask = np.asarray(cv2.GaussianBlur(box_mask(700, 900, (400, 300, 480, 360)), (0, 0), 6.0), np.uint8)
+    # A faint mark in a corner of the stroke's box, connected to nothing: the model must not see it as a hole.
+    rows, columns = np.nonzero(mask >= 8)
+    corner = slice(rows.min(), rows.min() + 4), slice(columns.min(), columns.min() + 4)
+    assert mask[rows.min() : rows.min() + 5, columns.min() : columns.min() + 5].max() < 8
+    mask[corner] = 100
+    region = fill_region(mask)
+    assert not region[corner].any() and region.sum() > (mask >= 128).sum() * 1.3
+    plan = plan_regions(mask, frame=512)
+    (window,) = plan.windows
+    holes: list[np.ndarray] = []
+
+    def recording(image: np.ndarray, frame_mask: np.ndarray, index: int) -> np.ndarray:
+        holes.append(frame_mask.copy())
+        return flat_fill(30)(image, frame_mask, index)
+
+    run = run_plan(photo, mask, plan, recording, options=BlendOptions(colour_match=False, feather_px=0.0))
+    # 1. The model is asked to regenerate the whole region, soft edge included, and nothing else.
+    assert window.scale == 1.0 and holes[0].shape == (512, 512)
+    left, top = window.rect.left, window.rect.top
+    expected = region[top : top + 512, left : left + 512]
+    assert np.array_equal(holes[0] == 255, expected) and set(np.unique(holes[0])) == {0, 255}
+    # 2. Each pixel is the photo moved its weight's share of the way to the fill; the rest is untouched.
+    weight = soft_fill(mask)[1][:, :, None]  # 0 outside the region
+    blended = np.rint(photo + weight * (np.float32(30) - photo.astype(np.float32)))
+    assert np.abs(run.image.astype(np.float32) - blended).max() <= 1
+    assert digest(run.image[~region]) == digest(photo[~region])

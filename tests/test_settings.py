@@ -9,7 +9,8 @@ import pytest
 from core.common import paths
 from core.common.errors import SettingsError
 from core.job.options import DEFAULT_GUIDANCE, DEFAULT_STEPS
-from core.job.settings import SETTINGS_VERSION, JobSettings, load_settings, save_settings, settings_from_dict
+from core.job.settings import SETTINGS_VERSION, JobSettings, settings_from_dict
+from core.job.settings_file import load_settings, save_settings
 
 
 def test_defaults() -> None:
@@ -106,6 +107,8 @@ def test_unknown_keys_are_ignored_with_a_warning() -> None:
         ("guidance", "high"),
         ("seed", -1),
         ("seed", 2**64),
+        ("seed", 2**63),
+        ("seed_policy", "random"),
         ("seed", 1.5),
         ("device", "tpu"),
         ("precision", "int8"),

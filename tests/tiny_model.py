@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 from core.model.unet import TINY_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("MOEBIUS_SHARED_DIR") or REPO.parent / "shared")  # as in conftest.py
 REFERENCE = SHARED / "reference"
 GOLDEN = REFERENCE / "golden_tiny"
 SAMPLES = SHARED / "samples"

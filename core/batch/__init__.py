@@ -4,8 +4,9 @@ One job per module:
 
 - :mod:`core.batch.pairing` finds each photo's mask by the documented conventions and reports conflicts.
 - :mod:`core.batch.journal` keeps the journal in the output folder that makes a batch resumable.
-- :mod:`core.batch.runner` checks everything up front (:func:`prepare_batch`) and then runs the batch as a
-  generator of per-file results (:func:`run_batch`), which the command line and the GUI both drive.
+- :mod:`core.batch.prepare` checks everything up front (:func:`prepare_batch`), before a model is loaded.
+- :mod:`core.batch.runner` runs the prepared batch as a generator of per-file results (:func:`run_batch`),
+  which the command line and the GUI both drive; :mod:`core.batch.results` holds what it reports.
 
 Typical use::
 
@@ -28,23 +29,20 @@ from core.batch.pairing import (
     is_mask_name,
     pair_folder,
 )
-from core.batch.runner import (
+from core.batch.prepare import (
     DEFAULT_TEMPLATE,
     SEED_POLICIES,
     BatchOptions,
     BatchPlan,
-    BatchProgress,
-    BatchProgressCallback,
-    BatchSummary,
-    FileResult,
     PlannedFile,
     output_name,
     place_mask,
     placed_mask,
     prepare_batch,
-    run_batch,
     seed_for,
 )
+from core.batch.results import BatchProgress, BatchProgressCallback, BatchSummary, FileResult
+from core.batch.runner import run_batch
 
 __all__ = [
     "ANCHORS",

@@ -12,7 +12,7 @@ Each record is written with one ``write`` on a file opened for appending and the
 crash loses at most the record being written; a damaged last line is ignored when reading. The latest record of
 a photo wins.
 
-Resuming (see :class:`core.batch.runner.BatchRunner`): a photo whose latest record is ``done`` and whose output
+Resuming (see :func:`core.batch.prepare.prepare_batch`): a photo whose latest record is ``done`` and whose output
 still exists is skipped. A photo whose latest record is ``started`` and whose output exists was finished by the
 crashed run (outputs appear atomically, so an existing output is complete) and is recorded as done without
 redoing it. Everything else is processed again.

@@ -128,7 +128,7 @@ def describe(report: dict[str, Any]) -> list[str]:
 
 def _read_seconds(photo: Path) -> float:
     """Seconds to read and decode one photo: the most that reading ahead can hide per photo."""
-    from core.photo.imageio import read_image
+    from core.photo.read import read_image
 
     started = time.perf_counter()
     read_image(photo)

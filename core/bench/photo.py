@@ -95,8 +95,9 @@ def _one_run(photo_path: Path, mask_path: Path, out: Path) -> dict[str, Any]:
     from core.inpaint.classic import frame_inpainter
     from core.inpaint.plan import plan_regions
     from core.inpaint.regions import BlendOptions, run_plan
-    from core.photo.imageio import read_image, read_mask, write_image
     from core.photo.mask import check_mask
+    from core.photo.read import read_image, read_mask
+    from core.photo.write import write_image
 
     # 1. Read the photo and the mask, as the command line does.
     started = time.perf_counter()

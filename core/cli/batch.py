@@ -17,11 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backends.device import DEVICES, PRECISIONS
 from core.batch import (
     ANCHORS,
     DEFAULT_TEMPLATE,
-    SEED_POLICIES,
     BatchOptions,
     BatchProgress,
     BatchSummary,
@@ -33,14 +31,14 @@ from core.batch import (
     run_batch,
 )
 from core.cli.arguments import (
-    fraction,
-    non_negative_float,
+    add_defaults_option,
+    add_job_options,
+    job_flag_names,
+    job_settings,
+    load_job_engine,
     non_negative_int,
     pixel_count,
-    positive_int,
     quality,
-    seed_or_random,
-    settings_from_options,
 )
 from core.cli.reporting import (
     BAD_INPUT_ERRORS,
@@ -53,8 +51,7 @@ from core.cli.reporting import (
 )
 from core.common.cancel import CancelToken
 from core.common.errors import BatchInputError
-from core.job.options import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS
-from core.photo.imageio import MAX_PIXELS
+from core.photo.read import MAX_PIXELS
 
 _DESCRIPTION = """\
 Fill the masked part of every photo in INPUT_DIR and write the results to
@@ -86,6 +83,11 @@ results:
   every photo's status and the settings, so --resume skips finished photos.
   Resuming with other settings is refused unless --overwrite is given, which
   redoes every photo.
+
+settings:
+  As for one photo: the job settings start from the saved settings
+  ('moebius-inpaint settings show'), the flags given change them for this
+  run, and --defaults starts from the built-in defaults instead.
 
 exit status:
   0 all photos done, 1 some failed or had no mask, 2 bad input, 130 cancelled.
@@ -138,26 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the other). The model itself fills one photo at a time.",
     )
 
-    model = parser.add_argument_group("engine and settings (as for one photo)")
-    model.add_argument("--engine", choices=("auto", "moebius", "classic"), default="auto")
+    model = parser.add_argument_group("engine and settings (as for one photo; default: the saved settings)")
+    add_job_options(model, ("engine",))
     model.add_argument("--model", metavar="DIR", help="folder with Moebius weights")
-    model.add_argument("--device", choices=DEVICES, default=None, help="where the model runs (default: auto)")
-    model.add_argument("--precision", choices=PRECISIONS, default=None, help="number format (default: auto)")
-    model.add_argument("--steps", type=positive_int, default=DEFAULT_STEPS, metavar="N")
-    model.add_argument("--guidance", type=non_negative_float, default=DEFAULT_GUIDANCE, metavar="G")
-    model.add_argument(
-        "--seed", type=seed_or_random, default=DEFAULT_SEED, metavar="S", help="a whole number or 'random'"
-    )
-    model.add_argument(
-        "--seed-policy",
-        choices=SEED_POLICIES,
-        default="fixed",
-        help="fixed: every photo gets --seed; index: --seed + position; name: --seed + a hash of the file name",
-    )
-    model.add_argument("--context-margin", type=non_negative_int, default=DEFAULT_CONTEXT_MARGIN, metavar="PX")
-    model.add_argument("--no-colour-match", action="store_true")
-    model.add_argument("--colour-match-strength", type=fraction, default=1.0, metavar="S")
-    model.add_argument("--grain-match", action="store_true")
+    add_job_options(model, [name for name in job_flag_names(batch=True) if name != "engine"])
+    add_defaults_option(model)
 
     messages = parser.add_argument_group("messages")
     messages.add_argument("--json", action="store_true", help="one JSON object per file and a summary on stdout")
@@ -187,7 +174,7 @@ def main(args: list[str]) -> int:
 
 def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> int:
     """Pair, plan, load the engine once, run, report; returns the exit status."""
-    from core.inpaint.engine import load_engine, resolve_engine_name
+    from core.inpaint.engine import resolve_engine_name
 
     started = time.monotonic()
     # 1. Pairing and every cheap check, before a model is loaded.
@@ -195,11 +182,10 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
     if options.masks is not None and shared is not None:
         raise BatchInputError("--masks cannot be combined with --mask-portrait or --mask-landscape.")
     pairings = pair_folder(options.input, masks_dir=options.masks, shared=shared, pattern=options.pattern)
-    engine_name, fallback_note = resolve_engine_name(options.engine, options.model)
-    settings = settings_from_options(options, engine_name)
+    job = job_settings(options, _note)
+    engine_name, fallback_note = resolve_engine_name(job.settings.engine, options.model)
     batch_options = BatchOptions(
-        settings=settings,
-        seed_policy=options.seed_policy,
+        settings=job.settings.replace(engine=engine_name),
         template=options.template,
         fit_mask=options.fit_mask,
         quality=options.quality,
@@ -216,13 +202,7 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
     # 2. One engine for the whole batch (none at all when nothing is left to do).
     engine = None
     if plan.needs_engine:
-        engine = load_engine(
-            engine_name,
-            model_dir=options.model,
-            device=options.device or "auto",
-            precision=options.precision,
-            progress=bar,
-        )
+        engine = load_job_engine(job, engine_name, options.model, bar)
         bar.close()
     # 3. Run, reporting each file as it ends.
     summary = BatchSummary()

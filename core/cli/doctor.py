@@ -16,11 +16,15 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import __version__
-from core.cli.reporting import EXIT_BAD_INPUT, EXIT_OK, PROG
+from core.cli.arguments import add_defaults_option, add_job_options, job_settings
+from core.cli.reporting import EXIT_BAD_INPUT, EXIT_OK, PROG, note
 from core.common.errors import DeviceError, MoebiusError
+
+if TYPE_CHECKING:
+    from backends.device import Request
 
 _ENV_NAMES = (
     "MOEBIUS_STUDIO_DEVICE",
@@ -86,20 +90,24 @@ def _models(model_dir: str | None) -> dict[str, Any]:
     return info
 
 
-def collect(device: str | None = None, precision: str | None = None, model_dir: str | None = None) -> dict[str, Any]:
+def collect(
+    request: Request | None = None, model_dir: str | None = None, *, request_problem: str | None = None
+) -> dict[str, Any]:
     """Gather everything the doctor reports, as plain JSON-ready values.
 
     Args:
-        device: a device to ask for, as ``--device`` would (``None``: environment, settings, automatic).
-        precision: a precision to ask for (``None``: environment, settings, automatic).
+        request: the device and precision a job would ask for, as the front end resolved them from its flags,
+            the environment and its settings (see :func:`core.inpaint.device.resolve`); ``None``: automatic.
+            Nothing else is consulted.
         model_dir: a model folder, as ``--model`` would (``None``: the app's models folder).
+        request_problem: why the front end could not resolve a request (reported as the choice's error).
     """
     from backends.startup import prepare_torch_environment
 
     prepare_torch_environment()
     from backends.device import probe
     from backends.memory import cpu_available_bytes, cpu_total_bytes, free_bytes
-    from core.inpaint.device import choose_device, resolve
+    from core.inpaint.device import choose_for, request_for
 
     caps = probe()
     report: dict[str, Any] = {
@@ -141,10 +149,13 @@ def collect(device: str | None = None, precision: str | None = None, model_dir: 
     if caps.mps_available:
         report["mps"]["free"] = free_bytes("mps")
     report["models"] = _models(model_dir)
+    if request_problem is not None:
+        report["choice"] = {"error": request_problem}
+        return report
+    request = request_for() if request is None else request
+    report["request"] = {"device": request.device, "precision": request.precision, "source": request.source}
     try:
-        request = resolve(device, precision)
-        report["request"] = {"device": request.device, "precision": request.precision, "source": request.source}
-        chosen = choose_device(device, precision, coreml_ready=bool(report["models"]["coreml"]))
+        chosen = choose_for(request, coreml_ready=bool(report["models"]["coreml"]))
         report["choice"] = {
             "backend": chosen.backend,
             "device": chosen.torch_device,
@@ -241,25 +252,35 @@ def describe(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``moebius-inpaint doctor``."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} doctor",
+        description="Show what this computer offers Moebius Studio and what a job would run on. Changes nothing. "
+        "Like a job, it starts from the saved device and precision; the flags show the choice for others.",
+    )
+    add_job_options(parser, ("device", "precision"))
+    add_defaults_option(parser)
+    parser.add_argument("--model", metavar="DIR", default=None, help="check this model folder instead")
+    parser.add_argument("--json", action="store_true", help="print the facts as JSON")
+    return parser
+
+
 def main(args: list[str]) -> int:
     """The ``doctor`` command: print the system check; returns the exit status.
 
     Args:
         args: command-line arguments after the word ``doctor``.
     """
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} doctor",
-        description="Show what this computer offers Moebius Studio and what a job would run on. Changes nothing.",
-    )
-    parser.add_argument("--device", default=None, help="show the choice for this device (default: as a job would)")
-    parser.add_argument("--precision", default=None, help="show the choice for this precision")
-    parser.add_argument("--model", metavar="DIR", default=None, help="check this model folder instead")
-    parser.add_argument("--json", action="store_true", help="print the facts as JSON")
     try:
-        options = parser.parse_args(args)
+        options = build_parser().parse_args(args)
     except SystemExit as exit_request:
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
-    report = collect(options.device, options.precision, options.model)
+    # What a job would ask for: the flags, the environment, the saved settings (or --defaults), as a job does.
+    try:
+        report = collect(job_settings(options, note).device_request(), options.model)
+    except DeviceError as error:  # an unknown name in MOEBIUS_STUDIO_DEVICE / _PRECISION: the rest is still useful
+        report = collect(model_dir=options.model, request_problem=error.user_message())
     if options.json:
         print(json.dumps(report, indent=1))
     else:

@@ -11,23 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-from backends.device import DEVICES, PRECISIONS
 from core import __version__
 from core.cli.arguments import (
-    fraction,
-    non_negative_float,
-    non_negative_int,
+    add_defaults_option,
+    add_job_options,
+    job_flag_names,
+    job_settings,
+    load_job_engine,
     pixel_count,
-    positive_int,
     quality,
-    seed_or_random,
-    settings_from_options,
 )
 from core.cli.reporting import EXIT_BAD_INPUT, EXIT_OK, PROG, ProgressBar, note, run_reporting_errors
 from core.common.cancel import CancelToken
 from core.common.errors import EmptyMaskError, OutputError
-from core.job.options import DEFAULT_CONTEXT_MARGIN, DEFAULT_GUIDANCE, DEFAULT_SEED, DEFAULT_STEPS
-from core.photo.imageio import MAX_PIXELS
+from core.photo.read import MAX_PIXELS
 
 _DESCRIPTION = """\
 Fill the white part of MASK in the photo IMAGE and write the result to OUT.
@@ -46,18 +43,31 @@ examples:
   moebius-inpaint big.tif -m big_mask.png --show-plan big_plan.png
 
 the mask:
-  White (128 or brighter) marks what to fill, black what to keep. It must
-  have the photo's size in pixels (or use --fit-mask). A mask painted on
-  transparency works too: its alpha channel is used.
+  White marks what to fill, black what to keep; grey is a partial fill (a
+  soft edge blended by its brightness), counted where it touches a pixel of
+  128 or brighter. It must have the photo's size in pixels (or use
+  --fit-mask). A mask painted on transparency works too: its alpha channel
+  is used.
 
 the output:
   The format follows OUT's extension (.jpg .png .tif .webp .bmp); without
-  -o the result goes next to IMAGE as NAME_inpainted, in IMAGE's format. Pixels
-  outside the mask stay exactly as they were; colour profile, EXIF and XMP
-  are carried over, and a JPEG keeps the source's quality. 16-bit PNG and
-  TIFF photos stay 16-bit, gray photos stay gray. The file appears
-  in one step at the end, never half-written; an existing file is replaced
-  only with --overwrite. The input photo is never changed.
+  -o the result goes next to IMAGE as NAME_inpainted, in IMAGE's format.
+  Pixels outside the mask keep their values: bit for bit in PNG, TIFF, BMP
+  and lossless WebP; a JPEG (or lossy WebP) is encoded again, a JPEG with
+  the source's tables and subsampling, so its unmasked pixels move by the
+  encoder's rounding (up to about ten levels). Colour profile, EXIF and
+  XMP are carried over; 16-bit PNG and TIFF photos stay 16-bit, gray
+  photos stay gray. The file appears in one step at the end, never
+  half-written; an existing file is replaced only with --overwrite. The
+  input photo is never changed.
+
+settings:
+  Every job option starts from the saved settings, the ones the app's
+  Settings panel edits ('moebius-inpaint settings show' lists them, with
+  where each comes from); a flag changes it for this run only. --defaults
+  starts from the built-in defaults instead. MOEBIUS_STUDIO_DEVICE and
+  MOEBIUS_STUDIO_PRECISION win over a saved device and precision, a flag
+  over both.
 
 regions:
   Large photos are not squeezed into the model's 512x512 frame. Each mask
@@ -67,6 +77,11 @@ regions:
 
 exit status:
   0 done, 1 failed, 2 bad input, 130 cancelled (Ctrl+C)."""
+
+
+REGION_SETTINGS = ("context_margin", "colour_match", "colour_match_strength", "grain_match")
+"""The settings listed under "regions and blending" in ``--help``; every other job setting's flag is listed
+under "engine, model and settings"."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,82 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     regions = parser.add_argument_group("regions and blending")
-    regions.add_argument(
-        "--context-margin",
-        type=non_negative_int,
-        default=DEFAULT_CONTEXT_MARGIN,
-        metavar="PX",
-        help=f"photo pixels of surroundings the model sees around each mask region (default {DEFAULT_CONTEXT_MARGIN})",
-    )
-    regions.add_argument(
-        "--no-colour-match",
-        action="store_true",
-        help="keep the model's raw colours instead of matching colour and exposure to the surroundings",
-    )
-    regions.add_argument(
-        "--colour-match-strength",
-        type=fraction,
-        default=1.0,
-        metavar="S",
-        help="how much of the colour and exposure correction to apply, 0-1 (default 1)",
-    )
-    regions.add_argument(
-        "--grain-match",
-        action="store_true",
-        help="add the photo's grain to fills that come out cleaner than the photo around them",
-    )
+    add_job_options(regions, REGION_SETTINGS)
     regions.add_argument(
         "--show-plan",
         metavar="PATH",
         help="also write a picture of the processing windows to PATH (e.g. plan.png)",
     )
 
-    model = parser.add_argument_group("engine and model")
-    model.add_argument(
-        "--engine",
-        choices=("auto", "moebius", "classic"),
-        default="auto",
-        help="auto (default): Moebius when its weights are installed, else classic; "
-        "moebius: the diffusion model (fails if not installed); classic: the built-in OpenCV fill",
-    )
+    model = parser.add_argument_group("engine, model and settings")
+    add_job_options(model, ("engine",))
     model.add_argument(
         "--model", metavar="DIR", help="folder with Moebius weights (default: the app's models folder)"
     )
-    model.add_argument(
-        "--device",
-        choices=DEVICES,
-        default=None,
-        help="where the model runs (default: auto, the fastest available; also MOEBIUS_STUDIO_DEVICE)",
-    )
-    model.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=None,
-        help="number format: auto (the device's best), exact (float32 everywhere, reproduces the reference), "
-        "float32, float16 or bfloat16 (also MOEBIUS_STUDIO_PRECISION)",
-    )
-    model.add_argument(
-        "--steps",
-        type=positive_int,
-        default=DEFAULT_STEPS,
-        metavar="N",
-        help=f"denoising steps (default {DEFAULT_STEPS})",
-    )
-    model.add_argument(
-        "--guidance",
-        type=non_negative_float,
-        default=DEFAULT_GUIDANCE,
-        metavar="G",
-        help=f"guidance scale; 1 turns guidance off (default {DEFAULT_GUIDANCE})",
-    )
-    model.add_argument(
-        "--seed",
-        type=seed_or_random,
-        default=DEFAULT_SEED,
-        metavar="S",
-        help=f"random seed: a whole number, or 'random'; the same seed gives the same result "
-        f"(default {DEFAULT_SEED})",
-    )
+    add_job_options(model, [name for name in job_flag_names() if name not in (*REGION_SETTINGS, "engine")])
+    add_defaults_option(model)
 
     messages = parser.add_argument_group("messages")
     messages.add_argument(
@@ -229,11 +182,12 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
         token: set when the user presses Ctrl+C.
         progress: receives the engine's progress events.
     """
-    from core.inpaint.engine import load_engine, resolve_engine_name
+    from core.inpaint.engine import resolve_engine_name
     from core.inpaint.plan import render_plan
     from core.job.request import InpaintRequest
-    from core.photo.imageio import check_input_file, check_output_path, read_image, read_mask, write_image
     from core.photo.mask import check_mask
+    from core.photo.read import check_input_file, read_image, read_mask
+    from core.photo.write import check_output_path, write_image
 
     started = time.monotonic()
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
@@ -265,21 +219,20 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
             f"stretched the {raw_mask.shape[1]}×{raw_mask.shape[0]} mask to the photo's "
             f"{photo.width}×{photo.height} pixels (--fit-mask)."
         )
-    # 3. Choose and load the engine; say so when the classic engine stands in for Moebius.
-    engine_name, fallback_note = resolve_engine_name(options.engine, options.model)
+    # 3. The settings: the saved ones (or --defaults) with the flags given; the device with where it came from.
+    job = job_settings(options, note)
+    # 4. Choose and load the engine; say so when the classic engine stands in for Moebius.
+    engine_name, fallback_note = resolve_engine_name(job.settings.engine, options.model)
     if fallback_note:
         note(fallback_note)
-    engine = load_engine(
-        engine_name, model_dir=options.model, device=options.device or "auto", precision=options.precision,
-        progress=progress,
-    )
+    engine = load_job_engine(job, engine_name, options.model, progress)
     token.raise_if_cancelled()
-    # 4. Fill.
-    settings = settings_from_options(options, engine_name)
+    # 5. Fill.
+    settings = job.settings.replace(engine=engine_name)
     result = engine.inpaint(InpaintRequest(photo.pixels, mask, settings), progress=progress, cancel=token)
     progress.close()
     token.raise_if_cancelled()
-    # 5. Write in one step (and the plan picture when asked), then report.
+    # 6. Write in one step (and the plan picture when asked), then report.
     write_image(output, result.image, like=photo, overwrite=options.overwrite, quality=options.quality)
     if plan_picture is not None and result.plan is not None:
         write_image(plan_picture, render_plan(photo.pixels, mask, result.plan), overwrite=options.overwrite)

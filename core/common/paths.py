@@ -72,5 +72,5 @@ def log_dir(*, ensure: bool = False) -> Path:
 
 
 def settings_file(*, ensure_dir: bool = False) -> Path:
-    """The JSON file :mod:`core.job.settings` reads and writes (the file itself is never created here)."""
+    """The JSON file :mod:`core.job.settings_file` reads and writes (the file itself is never created here)."""
     return config_dir(ensure=ensure_dir) / SETTINGS_FILE_NAME

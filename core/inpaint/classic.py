@@ -5,10 +5,10 @@ Navier–Stokes method). That is convincing for small spots, scratches and thin 
 areas, which is why the Moebius engine is preferred whenever its weights are installed.
 
 OpenCV works at any size, so the engine plans native-resolution windows (each mask region plus the
-neighbourhood the method reads, see :func:`core.inpaint.plan.plan_regions` with ``frame=None``) and runs them through
-the same runner as Moebius, which gives it the same guarantees (only mask pixels change) and the optional
-grain matching. :func:`frame_inpainter` offers the same fill as a stand-in for the model on 512×512 frames,
-for tests and benchmarks of the region machinery.
+neighbourhood the method reads, see :func:`core.inpaint.plan.plan_regions` with ``frame=None``) and runs them
+through the same runner as Moebius, which gives it the same guarantees (only pixels of the fill region change,
+and a soft mask edge fades the fill out) and the optional grain matching. :func:`frame_inpainter` offers the
+same fill as a stand-in for the model on 512×512 frames, for tests and benchmarks of the region machinery.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class ClassicEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InpaintResult:
-        """Fill the request's mask; pixels outside it are returned bit-identical.
+        """Fill the request's mask; pixels outside its fill region are returned bit-identical.
+
+        The fill region (:func:`core.photo.mask.fill_region`) is filled as a whole; a soft mask edge then blends
+        the fill with the photo by the mask's weight (:func:`core.photo.mask.fill_weights`).
 
         Args:
             request: the photo, the mask and settings (of which the classic engine uses ``grain_match`` and the
@@ -86,8 +89,9 @@ class ClassicEngine:
         if not plan.windows:
             raise EmptyMaskError("The mask is empty: there is nothing to fill.")
         planned = time.perf_counter()
-        # 3. Fill them. The fill meets the photo continuously at the mask's edge, so it needs no feather, and
-        #    it reproduces the unmasked pixels exactly, so there is no colour drift to match.
+        # 3. Fill them. The fill meets the photo continuously at the region's edge, so it needs no feather (a
+        #    soft mask still fades it by its weights), and it reproduces the pixels outside the region
+        #    exactly, so there is no colour drift to match.
         options = BlendOptions(
             colour_match=False, grain_match=settings.grain_match, feather_px=0.0, seed=settings.seed or 0
         )

@@ -4,9 +4,10 @@ The released Moebius model only runs on a square frame (512×512). :func:`fit_to
 window of one) of any shape so that its longer side fills the frame and pads the short side with mirrored
 photo content (never black, which the model would read as part of the scene); :func:`unfit_from_frame` and
 :func:`frame_to_window` undo that, the latter for any part of the window only, so a fill is never mapped back
-over more of the photo than it changes. :func:`composite` and :func:`blend_into` blend a fill into the photo
-under the mask with a soft edge that ramps up only *inside* the mask, so every pixel the mask does not select
-stays bit-identical to the original.
+over more of the photo than it changes. :func:`fill_alpha` and :func:`blend_into` blend a fill into the photo
+with a soft edge that ramps up only *inside* the fill region, times the weight a soft mask gives each pixel,
+so every pixel the mask does not select stays bit-identical to the original (:func:`composite` does the same
+for a whole photo and a binary mask).
 
 Before blending, the fill can be matched to the photo: :func:`colour_transform` measures colour and exposure
 on a ring of unmasked pixels around the hole (where the model reproduced the photo and any difference is the
@@ -210,8 +211,29 @@ def feather_alpha(mask: U8Mask, feather_px: float) -> F32Array:
     return alpha
 
 
+def fill_alpha(region: npt.NDArray[np.bool_], weights: F32Array, feather_px: float) -> F32Array:
+    """Blend weight of a fill under a soft mask: the inner feather of the region times the mask's weight.
+
+    For a 0/255 mask the weights are exactly 1 on the region, so this is :func:`feather_alpha` of the mask.
+
+    Args:
+        region: ``bool`` (h, w) pixels the fill may change (see :func:`core.photo.mask.fill_region`).
+        weights: ``float32`` (h, w) weight of the fill per pixel (see :func:`core.photo.mask.fill_weights`).
+        feather_px: width of the ramp inside the region in pixels; 0 or less gives a hard edge.
+
+    Returns:
+        ``float32`` (h, w) weights in [0, 1], exactly 0 outside the region.
+    """
+    alpha = feather_alpha(np.where(region, np.uint8(255), np.uint8(0)), feather_px)
+    alpha *= weights
+    return alpha
+
+
 def composite(original: U8Image, fill: U8Image, mask: U8Mask, *, feather_px: float) -> U8Image:
-    """Blend ``fill`` into ``original`` under ``mask`` with a soft edge inside the mask.
+    """Blend ``fill`` into ``original`` under a binary ``mask`` with a soft edge inside the mask.
+
+    Every value ≥ 128 counts as fully selected here: soft masks are honoured window by window by
+    :func:`core.inpaint.regions.run_plan` (through :func:`fill_alpha`).
 
     Args:
         original: ``uint8`` (H, W, 3) photo.

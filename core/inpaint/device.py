@@ -1,8 +1,9 @@
 """Which device and number formats a Moebius pipeline runs on, and whether its memory suffices.
 
-What the user asked for comes from the ``device`` argument (the command line's ``--device``), then the
-environment variables ``MOEBIUS_STUDIO_DEVICE`` / ``MOEBIUS_STUDIO_PRECISION``, then the saved settings, else
-``auto`` (:func:`resolve`). :mod:`backends.device` turns that into a device with a one-line reason.
+What the user asked for is merged by the front end that asks (:func:`resolve`): its explicit value (the command
+line's ``--device``), then the environment variables ``MOEBIUS_STUDIO_DEVICE`` / ``MOEBIUS_STUDIO_PRECISION``,
+then the setting it runs with (saved, or the GUI's settings panel), else ``auto``. Loading takes that resolved
+request and consults nothing else; :mod:`backends.device` turns it into a device with a one-line reason.
 
 Before loading, the free memory of the device is compared with an estimate of what a job needs
 (:func:`plan_memory`): a GPU that is short runs the guidance batch in two halves, or (for ``auto``) the CPU is
@@ -56,22 +57,41 @@ class DeviceInfo:
     notes: tuple[str, ...] = ()
 
 
-def resolve(device: str | None = None, precision: str | None = None) -> Request:
-    """What the user asked for: ``device``/``precision`` if not ``auto``, else the environment, else settings.
+def resolve(
+    device: str | None = None,
+    precision: str | None = None,
+    *,
+    setting_device: str = "auto",
+    setting_precision: str = "auto",
+    setting_origin: str = "the settings",
+    explicit_origin: str = "the command line",
+) -> Request:
+    """What the user asked for: ``device``/``precision`` if not ``auto``, else the environment, else the setting.
+
+    Called by the front ends, which know where each value came from; nothing here reads a file.
 
     Args:
         device: the explicit device (e.g. ``--device``); ``None`` or ``"auto"`` means not given.
         precision: the explicit precision; ``None`` or ``"auto"`` means not given.
+        setting_device: the device of the settings the job runs with.
+        setting_precision: their precision.
+        setting_origin: where those settings came from (``"the saved settings"``, ``"the settings panel"``).
+        explicit_origin: where the explicit values came from.
 
     Raises:
-        DeviceError: an environment variable or setting names an unknown device or precision.
+        DeviceError: an environment variable or a value names an unknown device or precision.
     """
     from backends.device import resolve_request
-    from core.job.settings import load_settings
 
-    saved = load_settings().settings  # never raises; a broken file gives the defaults
     try:
-        return resolve_request(device, precision, setting_device=saved.device, setting_precision=saved.precision)
+        return resolve_request(
+            device,
+            precision,
+            setting_device=setting_device,
+            setting_precision=setting_precision,
+            setting_origin=setting_origin,
+            explicit_origin=explicit_origin,
+        )
     except ValueError as exc:
         raise DeviceError(
             f"{str(exc)[0].upper()}{str(exc)[1:]}.",
@@ -89,14 +109,27 @@ def _info(choice: DeviceChoice, request: Request, notes: tuple[str, ...] = ()) -
 def choose_device(
     preference: str | None = "auto", precision: str | None = None, *, coreml_ready: bool = False
 ) -> DeviceInfo:
-    """Ask the backends layer for a device; turn its errors into :class:`DeviceError`.
+    """The device for exactly these values (nothing else is consulted); see :func:`choose_for`.
 
     Args:
-        preference: the explicit device (``None`` / ``"auto"``: environment, settings, then automatic).
-        precision: the explicit precision (``None`` / ``"auto"``: environment, settings, then automatic).
+        preference: the device; ``None`` means ``"auto"``.
+        precision: the precision; ``None`` means ``"auto"``.
         coreml_ready: a Core ML conversion of the checkpoint exists (``auto`` may then pick Core ML).
     """
-    return choose_for(resolve(preference, precision), coreml_ready=coreml_ready)
+    return choose_for(request_for(preference, precision), coreml_ready=coreml_ready)
+
+
+def request_for(device: str | None = "auto", precision: str | None = None, source: str = "") -> Request:
+    """A request for exactly these values, as resolved by a front end.
+
+    Args:
+        device: the device; ``None`` means ``"auto"``.
+        precision: the precision; ``None`` means ``"auto"``.
+        source: where non-``auto`` values came from (see :class:`backends.device.Request`).
+    """
+    from backends.device import Request
+
+    return Request(device or "auto", precision or "auto", source)
 
 
 def choose_for(request: Request, *, coreml_ready: bool = False) -> DeviceInfo:

@@ -36,17 +36,25 @@ def load_engine(
     name: str,
     *,
     model_dir: str | None = None,
+    variant: str | None = None,
     device: str = "auto",
     precision: str | None = None,
+    source: str = "",
     progress: ProgressCallback | None = None,
 ) -> Engine:
     """Build a ready-to-run engine.
 
+    The device and precision are the ones the front end resolved from its flags, the environment and the
+    settings (:func:`core.inpaint.device.resolve`); nothing is looked up here.
+
     Args:
         name: ``"moebius"`` or ``"classic"`` (resolve ``"auto"`` with :func:`resolve_engine_name` first).
         model_dir: folder with Moebius weights; ``None`` looks in the app's models folder.
+        variant: the released Moebius weights to prefer (``JobSettings.model_variant``); ``None`` the default.
         device: ``"auto"`` or one of :data:`backends.device.DEVICES`.
         precision: ``None``/``"auto"`` (the device's policy), ``"exact"`` (float32 everywhere), or a dtype name.
+        source: where non-``auto`` device and precision values came from, e.g. ``"device from the saved
+            settings"`` (shown with the device's reason and in errors).
         progress: receives ``stage="load"`` events while weights load.
 
     Raises:
@@ -60,7 +68,9 @@ def load_engine(
     if name == "moebius":
         from core.inpaint.moebius import MoebiusEngine
 
-        return MoebiusEngine.from_model_dir(model_dir, device=device, precision=precision, progress=progress)
+        return MoebiusEngine.from_model_dir(
+            model_dir, device=device, precision=precision, source=source, variant=variant, progress=progress
+        )
     raise ValueError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
 
 

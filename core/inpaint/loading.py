@@ -14,7 +14,7 @@ import torch
 
 from core.common.progress import ProgressCallback, ProgressEvent
 from core.inpaint.coreml import coreml_ready, load_coreml
-from core.inpaint.device import DeviceInfo, choose_for, cpu_request, plan_memory, resolve
+from core.inpaint.device import DeviceInfo, choose_for, cpu_request, plan_memory, request_for
 from core.inpaint.guarded import GuardedPipeline
 from core.inpaint.pipeline import MoebiusPipeline
 from core.weights.registry import ModelFiles
@@ -27,16 +27,20 @@ def load_pipeline(
     *,
     device: str | None = "auto",
     precision: str | None = None,
+    source: str = "",
     progress: ProgressCallback | None = None,
     compute_units: str = "all",
 ) -> tuple[MoebiusPipeline, DeviceInfo]:
     """Load the UNet and the VAE of ``files`` onto the chosen device and build a guarded pipeline.
 
+    The device and precision are what the front end resolved (its flag, the environment, the settings; see
+    :func:`core.inpaint.device.resolve`); nothing else is consulted here.
+
     Args:
         files: the checkpoint files.
-        device: the explicit device (``--device``); ``None`` / ``"auto"`` consults the environment and the
-            settings, then chooses automatically.
-        precision: the explicit precision; ``None`` / ``"auto"`` likewise.
+        device: the device asked for; ``None`` / ``"auto"`` chooses automatically.
+        precision: the precision asked for; ``None`` / ``"auto"`` follows the device's policy.
+        source: where non-``auto`` values came from, for the reason and error messages.
         progress: receives ``stage="load"`` events.
         compute_units: Core ML compute units (``"all"``, ``"cpu_and_gpu"``, ``"cpu_and_ne"``, ``"cpu_only"``).
 
@@ -49,7 +53,7 @@ def load_pipeline(
     from core.model.vae import load_vae
 
     prepare_torch_environment()
-    request = resolve(device, precision)
+    request = request_for(device, precision, source)
     info = choose_for(request, coreml_ready=coreml_ready(files))
     if info.device == "coreml":
         return load_coreml(files, info, progress, compute_units)

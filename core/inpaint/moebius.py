@@ -51,15 +51,25 @@ class MoebiusEngine:
         *,
         device: str = "auto",
         precision: str | None = None,
+        source: str = "",
         variant: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> MoebiusEngine:
-        """Find the weights, pick a device and load everything once."""
+        """Find the weights, pick the device and load everything once.
+
+        Args:
+            model_dir: folder with Moebius weights; ``None`` looks in the app's models folder.
+            device: the device the front end resolved (``"auto"`` chooses automatically).
+            precision: the precision it resolved (``None`` / ``"auto"``: the device's policy).
+            source: where non-``auto`` values came from (for messages).
+            variant: the released weights to prefer; ``None`` the default variant.
+            progress: receives ``stage="load"`` events.
+        """
         from core.inpaint.loading import load_pipeline
 
         # Verified once per file (re-checked only when it changed); a released .bin is converted once to safetensors.
         files = prepare_model(require_model(model_dir, variant), progress=progress)
-        pipeline, info = load_pipeline(files, device=device, precision=precision, progress=progress)
+        pipeline, info = load_pipeline(files, device=device, precision=precision, source=source, progress=progress)
         return cls(pipeline, files, info)
 
     @property

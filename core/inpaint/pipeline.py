@@ -32,7 +32,7 @@ from core.common.errors import UnsupportedSizeError
 from core.common.progress import ProgressCallback, ProgressEvent
 from core.inpaint.preview import LatentPreview
 from core.inpaint.resident import freed_memory_reused, release_weights, trim_heap
-from core.job.options import DEFAULT_GUIDANCE, DEFAULT_NOISE_OFFSET, DEFAULT_STEPS, DEFAULT_STRENGTH
+from core.job.options import DEFAULT_GUIDANCE, DEFAULT_NOISE_OFFSET, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_STRENGTH
 from core.model.ddim import DDIMScheduler
 from core.model.unet import COND_IDS, UNCOND_IDS, MoebiusModel
 from core.model.vae import VAE_SCALE_FACTOR
@@ -129,10 +129,10 @@ class MoebiusPipeline:
         if not 0.0 < strength <= 1.0:
             raise ValueError("strength must be in (0, 1]")
         self.scheduler.set_timesteps(steps)
-        start = steps - min(int(steps * strength), steps)
+        # At least one step always runs: the reference would stop with an error where steps × strength < 1
+        # (e.g. 1 step at 0.99); everywhere else this is the reference's count (20 steps at 0.99 run 19).
+        start = steps - min(max(1, int(steps * strength)), steps)
         run: Tensor = self.scheduler.timesteps[start * self.scheduler.order :]
-        if len(run) == 0:
-            raise ValueError(f"strength {strength} with {steps} steps leaves no step to run")
         return run
 
     def encode(self, pixels: Tensor, generator: torch.Generator) -> Tensor:
@@ -262,7 +262,7 @@ class MoebiusPipeline:
         *,
         steps: int = DEFAULT_STEPS,
         guidance: float = DEFAULT_GUIDANCE,
-        seed: int = 0,
+        seed: int = DEFAULT_SEED,
         strength: float = DEFAULT_STRENGTH,
         noise_offset: float = DEFAULT_NOISE_OFFSET,
         paste: bool = True,

@@ -4,9 +4,11 @@ The model only runs on a square frame (512×512 for the released Moebius model),
 megapixels. Scaling a whole photo into one frame makes every fill blurry, so a mask is handled region by
 region instead:
 
-1. **Groups.** Mask pixels that lie close together (within the context margin) form one group; far-apart
-   objects become separate groups. Two groups are also merged when one frame-sized window at native
-   resolution holds both, because then one model call does the work of two at no loss of detail.
+1. **Groups.** The pixels a fill may change (:func:`core.photo.mask.fill_region`: every stroke with its whole
+   soft edge, without faint marks that are not connected to a stroke) that lie close together (within the
+   context margin) form one group; far-apart objects become separate groups. Two groups are also merged
+   when one frame-sized window at native resolution holds both, because then one model call does the work
+   of two at no loss of detail.
 2. **Windows.** Each group gets a square *context window* around its mask box: the box plus the context
    margin on every side, at least one frame in size (so small spots are seen at native resolution rather
    than enlarged), and shifted — never padded with black — to stay inside the photo. The window is scaled
@@ -18,8 +20,10 @@ region instead:
    a seam.
 
 Planning works on a coarse grid of the mask (at most :data:`MAX_GRID_PIXELS` cells), so its cost does not
-grow with the photo's size. The result, :class:`Plan`, is a plain data object: rectangles in photo pixels that
-a GUI can draw and that :func:`render_plan` draws into a picture (``moebius-inpaint --show-plan``).
+grow with the photo's size; on that grid a soft mark counts when its cells are connected to a cell with a
+pixel ≥ 128, which keeps every connected soft edge whole in its group's box. The result, :class:`Plan`, is a
+plain data object: rectangles in photo pixels that a GUI can draw and that :func:`render_plan` draws into a
+picture (``moebius-inpaint --show-plan``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.job.options import DEFAULT_CONTEXT_MARGIN
-from core.photo.mask import FILL_THRESHOLD, mask_bbox
+from core.photo.mask import FILL_THRESHOLD, SOFT_FLOOR, mask_bbox
 
 # DEFAULT_CONTEXT_MARGIN (128): photo pixels of surrounding context given to the model on every side of a mask
 # group's box; defined with the other job defaults in core.job.options.
@@ -57,6 +61,7 @@ __all__ = [
     "Window",
     "coarse_grid",
     "plan_regions",
+    "region_grid",
     "render_plan",
 ]
 
@@ -234,7 +239,8 @@ def plan_regions(
     """Plan the windows that fill ``mask``.
 
     Args:
-        mask: ``uint8`` (H, W) mask with the photo's geometry; values ≥ 128 are filled.
+        mask: ``uint8`` (H, W) mask with the photo's geometry: values ≥ 128 are filled, and so are the soft
+            marks connected to them (see :func:`core.photo.mask.fill_region`).
         frame: side of the model's square frame (512 for Moebius), or ``None`` for a native-resolution engine
             that takes windows of any size and shape (each window is then the group's box plus the margin).
         context_margin: photo pixels of context around each group's mask box (0 or more).
@@ -254,7 +260,7 @@ def plan_regions(
     margin = max(0, int(context_margin))
     # 1. A coarse grid of the mask keeps planning cheap for any photo size.
     cell = max(1, math.ceil(math.sqrt(height * width / MAX_GRID_PIXELS)))
-    grid = coarse_grid(mask, cell)
+    grid = region_grid(mask, cell)
     # 2. Groups: mask pixels within the margin of each other, then boxes that are near or share a frame.
     boxes = _merge_boxes(_near_components(grid, cell, margin, width, height), margin, frame, width, height)
     # 3. Exact boxes: the grid's are up to a cell too large on each side.
@@ -269,14 +275,44 @@ def plan_regions(
     return Plan(width, height, frame, margin, tuple(boxes), tuple(windows))
 
 
-def coarse_grid(mask: U8Mask, cell: int) -> BoolGrid:
-    """Which ``cell`` × ``cell`` blocks of ``mask`` hold at least one pixel to fill.
+def region_grid(mask: U8Mask, cell: int) -> BoolGrid:
+    """Which ``cell`` × ``cell`` blocks of ``mask`` may hold pixels of the fill region.
+
+    The blocks with a pixel ≥ :data:`~core.photo.mask.FILL_THRESHOLD`, and the blocks with soft pixels
+    (≥ :data:`~core.photo.mask.SOFT_FLOOR`) that are connected to those through blocks with soft pixels.
+    Pixels that touch lie in the same or in touching blocks, so every pixel of
+    :func:`~core.photo.mask.fill_region` lies in a marked block; a faint mark in a block next to a stroke may
+    be marked too, which only makes a box a little larger. For a 0/255 mask this is :func:`coarse_grid`.
+
+    Args:
+        mask: ``uint8`` (H, W) mask.
+        cell: block side in pixels.
+
+    Returns:
+        ``bool`` array of ``ceil(H / cell)`` × ``ceil(W / cell)`` blocks.
+    """
+    strong = coarse_grid(mask, cell)
+    soft = coarse_grid(mask, cell, threshold=SOFT_FLOOR)
+    if np.array_equal(soft, strong) or not strong.any():
+        return strong
+    # Keep the connected groups of soft blocks that hold a strong block.
+    count, labels = cv2.connectedComponents(soft.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    keep = np.zeros(count, np.bool_)
+    keep[labels[strong]] = True
+    keep[0] = False  # the background
+    grid: BoolGrid = keep[labels]
+    return grid
+
+
+def coarse_grid(mask: U8Mask, cell: int, threshold: int = FILL_THRESHOLD) -> BoolGrid:
+    """Which ``cell`` × ``cell`` blocks of ``mask`` hold at least one pixel at or above ``threshold``.
 
     Works through the mask in horizontal strips, so it never makes a full-size temporary copy.
 
     Args:
         mask: ``uint8`` (H, W) mask.
         cell: block side in pixels (1 gives the binarized mask itself).
+        threshold: the smallest mask value that counts (1 or more).
 
     Returns:
         ``bool`` array of ``ceil(H / cell)`` × ``ceil(W / cell)`` blocks.
@@ -288,9 +324,7 @@ def coarse_grid(mask: U8Mask, cell: int) -> BoolGrid:
     for first in range(0, rows, strip_rows):
         last = min(rows, first + strip_rows)
         # 1. Binarize one strip (0/255) and pad it to whole cells with "keep".
-        _, binary = cv2.threshold(
-            mask[first * cell : min(height, last * cell)], FILL_THRESHOLD - 1, 255, cv2.THRESH_BINARY
-        )
+        _, binary = cv2.threshold(mask[first * cell : min(height, last * cell)], threshold - 1, 255, cv2.THRESH_BINARY)
         pad_rows, pad_columns = (last - first) * cell - binary.shape[0], columns * cell - width
         if pad_rows or pad_columns:
             binary = cv2.copyMakeBorder(binary, 0, pad_rows, 0, pad_columns, cv2.BORDER_CONSTANT, value=0)
@@ -326,8 +360,8 @@ def _near_components(grid: BoolGrid, cell: int, margin: int, width: int, height:
 
 
 def _exact_box(mask: U8Mask, box: Rect) -> Rect:
-    """The smallest rectangle inside ``box`` that holds all of its mask pixels."""
-    found = mask_bbox(mask[box.slices])
+    """The smallest rectangle inside ``box`` that holds all of its mask pixels, soft edges included."""
+    found = mask_bbox(mask[box.slices], threshold=SOFT_FLOOR)
     if found is None:  # cannot happen for a box made from marked cells; kept whole to be safe
         return box
     return Rect(box.left + found[0], box.top + found[1], box.left + found[2], box.top + found[3])

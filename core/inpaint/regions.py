@@ -2,8 +2,8 @@
 
 For each window of a :class:`~core.inpaint.plan.Plan`, in order:
 
-1. cut the window out of the photo (as filled so far) and scale it into the model's frame, with every mask
-   pixel in it marked as a hole; a native-resolution tile first gets the reduced-scale pass's fill in the
+1. cut the window out of the photo (as filled so far) and scale it into the model's frame, with every pixel
+   of the fill region in it marked as a hole; a native-resolution tile first gets the reduced-scale pass's fill in the
    holes that no earlier tile refined, so the model refines that structure instead of inventing a new one;
 2. call the frame inpainter (the model, or a stand-in) on the frame;
 3. match colour and exposure: the model reproduces the unmasked part of the frame, so comparing its output
@@ -11,12 +11,16 @@ For each window of a :class:`~core.inpaint.plan.Plan`, in order:
    from the whole frame (for tiles, the whole frame is the reference: it holds the photo and the earlier,
    already matched fill);
 4. map only the part that changes back to the photo's resolution, optionally add the grain the fill lacks,
-   and blend it in through the feathered mask of the window's own group; tiles cross-fade with the tiles
-   before them, so every pixel ends up with the overlap-weighted average of all tiles over it.
+   and blend it in through the feathered region of the window's own group, times the weight the mask gives
+   each pixel; tiles cross-fade with the tiles before them, so every pixel ends up with the
+   overlap-weighted average of all tiles over it.
 
-Only mask pixels ever change; every other pixel of the result is bit-identical to the input. Memory follows
-the windows (a few frame-sized and fill-sized float32 arrays at a time), never the photo's size: the only
-photo-sized array is the result itself.
+The fill region (:func:`core.photo.mask.fill_region`) is every stroke of the mask with its whole soft edge; a
+soft edge fades the fill into the photo like a feathered selection (:func:`core.photo.mask.fill_weights`).
+Only pixels of the region ever change; every other pixel of the result is bit-identical to the input, and so
+are the region's pixels of weight 0. For a 0/255 mask the region is its white pixels and every weight is 1.
+Memory follows the windows (a few frame-sized and fill-sized float32 arrays at a time), never the photo's
+size: the only photo-sized array is the result itself.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from core.inpaint.composite import (
     blend_into,
     colour_transform,
     estimate_grain,
-    feather_alpha,
+    fill_alpha,
     frame_fit,
     frame_to_window,
     ring_around,
@@ -47,7 +51,8 @@ from core.inpaint.composite import (
     to_frame,
 )
 from core.inpaint.plan import GLOBAL, TILE, Plan, Rect, Window
-from core.photo.mask import FILL_THRESHOLD
+from core.job.options import COLOUR_MATCH, COLOUR_MATCH_STRENGTH, DEFAULT_SEED, GRAIN_MATCH
+from core.photo.mask import FILL_THRESHOLD, SOFT_FLOOR, Pixels, detached_marks, fill_weights, has_soft_pixels
 
 U8Image = npt.NDArray[np.uint8]
 U8Mask = npt.NDArray[np.uint8]
@@ -82,11 +87,11 @@ class BlendOptions:
         seed: seed of the synthesized grain, so the same job gives the same picture.
     """
 
-    colour_match: bool = True
-    colour_match_strength: float = 1.0
-    grain_match: bool = False
+    colour_match: bool = COLOUR_MATCH.default
+    colour_match_strength: float = COLOUR_MATCH_STRENGTH.default
+    grain_match: bool = GRAIN_MATCH.default
     feather_px: float | None = None
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
 
 @dataclass
@@ -126,7 +131,8 @@ def run_plan(
 
     Args:
         image: ``uint8`` (H, W, 3) RGB photo; it is not modified.
-        mask: ``uint8`` (H, W) mask the plan was made from (≥ 128 = fill).
+        mask: ``uint8`` (H, W) mask the plan was made from: its values are the weights of the fill (see
+            :func:`core.photo.mask.fill_weights`), over the region :func:`core.photo.mask.fill_region`.
         plan: the windows to run (see :func:`core.inpaint.plan.plan_regions`).
         inpaint_frame: fills one frame (see :data:`FrameInpainter`).
         options: colour, grain and feather settings; ``None`` uses the defaults.
@@ -150,6 +156,7 @@ def run_plan(
     if (plan.height, plan.width) != mask.shape:
         raise ValueError(f"the plan is for {plan.width}×{plan.height} pixels, the mask is {mask.shape[::-1]}")
     options = options or BlendOptions()
+    regions = _FillRegions(mask, plan)
     result = image.copy()
     timings = {"prepare": 0.0, "model": 0.0, "composite": 0.0}
     coarse: dict[int, _CoarsePass] = {}
@@ -162,8 +169,8 @@ def run_plan(
         if progress is not None:
             progress(ProgressEvent("window", window.index, total))
         started = time.perf_counter()
-        crop = _tile_input(result, mask, window, plan, coarse) if window.kind == TILE else result[window.rect.slices]
-        fit, frame_image, frame_mask = _model_input(crop, mask[window.rect.slices], plan.frame)
+        crop = _tile_input(result, regions, window, plan, coarse) if window.kind == TILE else result[window.rect.slices]
+        fit, frame_image, frame_mask = _model_input(crop, regions.hole(window.rect), plan.frame)
         prepared = time.perf_counter()
         frame_result = inpaint_frame(frame_image, frame_mask, window.index)
         if frame_result.shape != frame_image.shape or frame_result.dtype != np.uint8:
@@ -177,7 +184,7 @@ def run_plan(
             assert fit is not None  # a global pass only exists for plans with a model frame
             coarse[window.group] = _CoarsePass(produced, fit, window.rect)
         else:
-            _blend_window(result, mask, window, produced, fit, options, grains, plan.windows[: window.index])
+            _blend_window(result, regions, window, produced, fit, options, grains, plan.windows[: window.index])
         done = time.perf_counter()
         timings["prepare"] += prepared - started
         timings["model"] += filled - prepared
@@ -189,7 +196,8 @@ def run_plan(
 
 def _model_input(crop: U8Image, mask: U8Mask, frame: int | None) -> tuple[FrameFit | None, U8Image, U8Mask]:
     """The frame the model sees for a window: ``(fit, frame_image, frame_mask)``; ``fit`` is ``None`` for
-    native-resolution plans, whose frame is the window itself."""
+    native-resolution plans, whose frame is the window itself. ``mask`` marks the holes with values ≥ 128
+    (see :meth:`_FillRegions.hole`)."""
     if frame is None:
         hole = np.where(mask >= FILL_THRESHOLD, np.uint8(255), np.uint8(0))
         return None, crop.copy(), hole  # a copy: the inpainter may write into its frame
@@ -198,12 +206,14 @@ def _model_input(crop: U8Image, mask: U8Mask, frame: int | None) -> tuple[FrameF
     return fit, frame_image, frame_mask
 
 
-def _tile_input(result: U8Image, mask: U8Mask, window: Window, plan: Plan, coarse: dict[int, _CoarsePass]) -> U8Image:
+def _tile_input(
+    result: U8Image, regions: _FillRegions, window: Window, plan: Plan, coarse: dict[int, _CoarsePass]
+) -> U8Image:
     """A tile as the model should see it: the photo filled so far, and the group's reduced-scale fill in the
     holes no earlier tile of the group has refined yet."""
     rect = window.rect
     crop = result[rect.slices].copy()
-    owned = _owned(mask[rect.slices], window.fills.relative_to(rect))
+    owned = regions.owned(rect, window)
     # 1. Mark what earlier tiles of the same group already refined.
     refined = np.zeros(owned.shape, np.bool_)
     for earlier in plan.windows[: window.index]:
@@ -249,7 +259,7 @@ def _matched(
 
 def _blend_window(
     result: U8Image,
-    mask: U8Mask,
+    regions: _FillRegions,
     window: Window,
     produced: F32Array,
     fit: FrameFit | None,
@@ -257,10 +267,12 @@ def _blend_window(
     grains: dict[int, Grain],
     earlier: tuple[Window, ...],
 ) -> None:
-    """Map a window's fill back to the photo and blend it into ``result`` under its group's mask.
+    """Map a window's fill back to the photo and blend it into ``result`` under its group's region, weighted by
+    the mask.
 
     ``earlier`` are the plan's windows before this one (tiles cross-fade with the earlier tiles).
     """
+    mask = regions.mask
     height, width = int(mask.shape[0]), int(mask.shape[1])
     inner = math.ceil(RING_INNER_FRAME_PX / window.scale)
     outer = inner + max(6, math.ceil((RING_OUTER_FRAME_PX - RING_INNER_FRAME_PX) / window.scale))
@@ -271,7 +283,7 @@ def _blend_window(
         part = window.fills.grown(outer if options.grain_match else 1, width, height)
         if fit is None:
             part = part.intersection(window.rect)
-    owned = _owned(mask[part.slices], window.fills.relative_to(part))
+    owned = regions.owned(part, window)
     if not owned.any():
         return
     # 2. The fill at the photo's resolution, for that part only.
@@ -282,7 +294,7 @@ def _blend_window(
         fill = frame_to_window(produced, fit, relative.as_tuple())
     # 3. Grain the fill lacks compared with the photo just around the hole.
     if options.grain_match:
-        ring = ring_around(owned, inner, outer) & (mask[part.slices] < FILL_THRESHOLD)
+        ring = ring_around(owned, inner, outer) & (mask[part.slices] < SOFT_FLOOR)
         photo_grain = estimate_grain(result[part.slices].astype(np.float32), ring)
         if photo_grain is not None:
             grains[window.group] = photo_grain
@@ -291,9 +303,9 @@ def _blend_window(
             rng = np.random.default_rng([options.seed, window.index])
             noise = synthesize_grain(owned.shape, photo_grain, estimate_grain(fill, owned), rng)
             fill += noise
-    # 4. Blend through the feathered mask; tiles cross-fade with the tiles before them.
+    # 4. Blend through the feathered region times the mask's weights; tiles cross-fade with the tiles before them.
     feather = options.feather_px if options.feather_px is not None else max(1.0, FRAME_FEATHER_PX / window.scale)
-    alpha = feather_alpha(np.where(owned, np.uint8(255), np.uint8(0)), feather)
+    alpha = fill_alpha(owned, fill_weights(mask[part.slices]), feather)
     if window.kind == TILE:
         alpha *= _cross_fade(window, [w for w in earlier if w.kind == TILE])
     blend_into(result[part.slices], fill, alpha)
@@ -337,10 +349,79 @@ def _cross_fade(tile: Window, earlier_tiles: list[Window]) -> F32Array:
     return share
 
 
-def _owned(mask_part: U8Mask, box: Rect) -> BoolArray:
-    """Mask pixels of ``mask_part`` inside ``box`` (given relative to the part): the ones a window fills."""
-    owned = np.zeros(mask_part.shape, np.bool_)
-    inside = box.intersection(Rect(0, 0, int(mask_part.shape[1]), int(mask_part.shape[0])))
-    if inside.area:
-        owned[inside.slices] = mask_part[inside.slices] >= FILL_THRESHOLD
-    return owned
+class _FillRegions:
+    """The fill region of a plan's mask (:func:`core.photo.mask.fill_region`), asked for window by window.
+
+    Whether a soft pixel belongs to the region depends on what it is connected to, so it is decided per group,
+    over the group's box, which holds every connected mark of the group whole (see
+    :func:`core.inpaint.plan.region_grid`): a group's region is its box's pixels ≥ :data:`SOFT_FLOOR` less the
+    detached faint marks found there. That is worked out once per group when a window first needs it, costs
+    nothing for groups without soft pixels, and keeps only the detached pixels' positions (usually none).
+    Pixels outside every group's box are never in the region.
+
+    Args:
+        mask: ``uint8`` (H, W) mask the plan was made from.
+        plan: the plan being run.
+    """
+
+    def __init__(self, mask: U8Mask, plan: Plan) -> None:
+        self.mask = mask
+        self.groups = plan.groups
+        self._boxes = np.array([g.as_tuple() for g in plan.groups], np.int64).reshape(-1, 4)
+        self._soft: dict[int, bool] = {}
+        self._detached: dict[int, Pixels] = {}
+
+    def owned(self, part: Rect, window: Window) -> BoolArray:
+        """The region's pixels that ``window`` fills (those in its group's box, inside ``window.fills``), as a
+        ``bool`` array over ``part`` (photo pixels)."""
+        owned = np.zeros((part.height, part.width), np.bool_)
+        inside = window.fills.intersection(part)
+        if inside.area:
+            np.greater_equal(self.mask[inside.slices], SOFT_FLOOR, out=owned[inside.relative_to(part).slices])
+            self._drop_detached(owned, part, inside, window.group)
+        return owned
+
+    def hole(self, rect: Rect) -> U8Mask:
+        """The model's holes over ``rect``: values ≥ 128 on the region of every group, 0 elsewhere.
+
+        Where no group reaching into ``rect`` has soft pixels, that is the mask itself (no copy is made).
+        """
+        view = self.mask[rect.slices]
+        groups = self._groups_in(rect)
+        if not any(self._is_soft(group) for group in groups):
+            return view
+        # Built as bool and turned into 0/255 in place: one byte per pixel of the window, no more.
+        hole = np.zeros(view.shape, np.bool_)
+        for group in groups:
+            inside = self.groups[group].intersection(rect)
+            np.greater_equal(self.mask[inside.slices], SOFT_FLOOR, out=hole[inside.relative_to(rect).slices])
+            self._drop_detached(hole, rect, inside, group)
+        values = hole.view(np.uint8)
+        values *= np.uint8(255)
+        return values
+
+    def _groups_in(self, rect: Rect) -> list[int]:
+        """The groups whose box shares pixels with ``rect``."""
+        left, top, right, bottom = self._boxes.T
+        meets = (left < rect.right) & (rect.left < right) & (top < rect.bottom) & (rect.top < bottom)
+        return [int(i) for i in np.flatnonzero(meets)]
+
+    def _is_soft(self, group: int) -> bool:
+        """Whether the group's box holds soft pixels (then its region needs more than a threshold)."""
+        if group not in self._soft:
+            box = self.groups[group]
+            self._soft[group] = has_soft_pixels(self.mask[box.slices])
+            if self._soft[group]:
+                rows, columns = detached_marks(self.mask[box.slices])
+                self._detached[group] = (rows + box.top, columns + box.left)
+        return self._soft[group]
+
+    def _drop_detached(self, array: BoolArray, area: Rect, inside: Rect, group: int) -> None:
+        """Clear, in ``array`` (covering ``area``), the group's detached marks that lie in ``inside``."""
+        if not self._is_soft(group):
+            return
+        rows, columns = self._detached[group]
+        if rows.size == 0:
+            return
+        here = (rows >= inside.top) & (rows < inside.bottom) & (columns >= inside.left) & (columns < inside.right)
+        array[rows[here] - area.top, columns[here] - area.left] = 0

@@ -21,7 +21,8 @@ class InpaintRequest:
 
     Args:
         image: RGB pixels, ``uint8`` array of shape (H, W, 3).
-        mask: ``uint8`` array of shape (H, W); values ≥ 128 mark pixels to fill (white = fill).
+        mask: ``uint8`` array of shape (H, W); each value is the fill's weight there (white = fill, grey = a soft
+            edge, see :func:`core.photo.mask.fill_weights`); at least one pixel must be ≥ 128.
         settings: how to run the job (engine, model, device and every knob of the fill).
     """
 

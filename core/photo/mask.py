@@ -1,10 +1,11 @@
-"""Masks: which pixels of a photo to fill.
+"""Masks: which pixels of a photo to fill, and how strongly.
 
-A mask is a ``uint8`` (H, W) array with the photo's geometry; white means "fill". Values are binarized at
-:data:`FILL_THRESHOLD` (≥ 128 = fill) wherever a yes/no decision is needed here. The checks here avoid
-photo-sized temporary arrays, because a mask of a 100-megapixel photo is itself 100 MB. The Moebius pipeline applies
-its own threshold to the frame-sized mask it is given (ARCHITECTURE.md §8), which agrees with this one on
-binary masks.
+A mask is a ``uint8`` (H, W) array with the photo's geometry; white means "fill". A mask value is the weight
+of the fill at that pixel, like the opacity of a feathered selection (see :func:`fill_weights`): a soft brush
+edge fades the fill out instead of being cut. Yes/no decisions (is the mask empty, may it be stretched) still
+binarize at :data:`FILL_THRESHOLD` (≥ 128 = fill), and :func:`fill_region` says which pixels a fill may
+change. The checks here avoid photo-sized temporary arrays, because a mask of a 100-megapixel photo is itself
+100 MB. The Moebius pipeline is always given a binary hole (ARCHITECTURE.md §8).
 """
 
 from __future__ import annotations
@@ -15,12 +16,27 @@ import numpy.typing as npt
 from core.common.errors import EmptyMaskError, MaskError, MaskSizeMismatchError
 
 FILL_THRESHOLD = 128
-"""Mask values at or above this are filled; below it the photo is kept."""
+"""Mask values at or above this are certainly filled: a mask with none of them is empty, and a soft mark
+counts only where it is connected to one (see :func:`fill_region`)."""
+
+SOFT_FLOOR = 8
+"""Mask values below this have no weight at all: the faint noise of a JPEG-compressed mask changes nothing."""
+
+SOFT_FULL = 248
+"""Mask values at or above this have the full weight, so a white that went through JPEG is still filled fully."""
+
+FILL_WEIGHTS: npt.NDArray[np.float32] = np.clip(
+    (np.arange(256, dtype=np.float32) - (SOFT_FLOOR - 1)) / np.float32(SOFT_FULL - SOFT_FLOOR + 1), 0.0, 1.0
+).astype(np.float32)
+"""The weight of each mask value 0..255 (a lookup table, see :func:`fill_weights`)."""
 
 FIT_MASK_HINT = "Use --fit-mask to stretch it to the photo, or export the mask at the photo's size."
 
 U8Mask = npt.NDArray[np.uint8]
 BoolMask = npt.NDArray[np.bool_]
+F32Weights = npt.NDArray[np.float32]
+Pixels = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+"""Rows and columns of some pixels, as :func:`numpy.nonzero` gives them."""
 
 
 def binarize(mask: U8Mask, threshold: int = FILL_THRESHOLD) -> BoolMask:
@@ -153,3 +169,110 @@ def mask_bbox(mask: U8Mask, threshold: int = FILL_THRESHOLD) -> tuple[int, int, 
         return None
     columns = np.flatnonzero(mask[rows[0] : rows[-1] + 1].max(axis=0) >= threshold)
     return int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
+
+
+def fill_weights(mask: U8Mask) -> F32Weights:
+    """The weight of the fill at every pixel, from the mask value alone.
+
+    A mask value ``m`` is read like the opacity of a feathered selection: weight 0 below :data:`SOFT_FLOOR`
+    (noise of a JPEG-compressed mask), 1 from :data:`SOFT_FULL` up (a white that went through JPEG), and
+    linear in between, ``(m − 7) / 241``, so that a soft brush edge fades the fill into the photo. A pixel
+    is only filled at all when it lies in :func:`fill_region`; its weight there is this value.
+
+    Args:
+        mask: ``uint8`` mask of any shape (usually a window's part of the photo's mask).
+
+    Returns:
+        ``float32`` weights in [0, 1], the shape of ``mask`` (a 0/255 mask gives exactly 0.0 and 1.0).
+    """
+    weights: F32Weights = FILL_WEIGHTS[mask]
+    return weights
+
+
+def has_soft_pixels(mask: U8Mask) -> bool:
+    """Whether ``mask`` holds soft pixels, :data:`SOFT_FLOOR` ≤ value < :data:`FILL_THRESHOLD` (a 0/255 mask
+    holds none, and its fill region is simply its white pixels).
+
+    Args:
+        mask: ``uint8`` (H, W) mask (may be a view).
+    """
+    import cv2  # here: importing the mask rules stays light for the GUI
+
+    if mask.size == 0:
+        return False
+    return bool(cv2.countNonZero(cv2.inRange(mask, SOFT_FLOOR, FILL_THRESHOLD - 1)) > 0)
+
+
+def detached_marks(mask: U8Mask) -> Pixels:
+    """The faint marks of a mask that do not count: soft pixels not connected to any pixel ≥ 128.
+
+    A soft pixel (:data:`SOFT_FLOOR` ≤ value < :data:`FILL_THRESHOLD`) belongs to a fill only when it is
+    connected (8-neighbourhood, through pixels ≥ :data:`SOFT_FLOOR`) to a pixel ≥ :data:`FILL_THRESHOLD`: the
+    soft edge of a brush stroke does, a faint smudge on its own does not. Such a chain reaches a strong
+    pixel exactly when its connected run of soft pixels touches one, so only the soft pixels are labelled.
+    Costs a few bytes per pixel of ``mask`` for a moment, and nothing when ``mask`` has no soft pixel.
+
+    Args:
+        mask: ``uint8`` (H, W) mask, or a part of one that holds every connected mark it touches whole.
+
+    Returns:
+        ``(rows, columns)`` of the soft pixels that are left out (usually none).
+    """
+    import cv2  # here: importing the mask rules stays light for the GUI
+
+    none = (np.zeros(0, np.intp), np.zeros(0, np.intp))
+    # 1. The soft pixels; a mask without any (0/255 masks, the common case) needs nothing more.
+    if not has_soft_pixels(mask):
+        return none
+    soft = np.asarray(cv2.inRange(mask, SOFT_FLOOR, FILL_THRESHOLD - 1), np.uint8)
+    # 2. The soft pixels that touch a strong one (each temporary array is dropped as soon as it is used).
+    _, strong = cv2.threshold(mask, FILL_THRESHOLD - 1, 255, cv2.THRESH_BINARY)
+    touching = cv2.bitwise_and(cv2.dilate(strong, np.ones((3, 3), np.uint8)), soft)
+    del strong
+    # 3. Runs of connected soft pixels; a run is attached when one of its pixels touches a strong one.
+    count, labels = cv2.connectedComponents(soft, connectivity=8, ltype=cv2.CV_32S)
+    del soft
+    attached = np.zeros(count, np.bool_)
+    attached[0] = True  # the background label
+    attached[labels[np.nonzero(touching)]] = True
+    del touching
+    if attached.all():
+        return none
+    # 4. The pixels of the runs that are not.
+    rows, columns = np.nonzero(~attached[labels])
+    return rows.astype(np.intp), columns.astype(np.intp)
+
+
+def fill_region(mask: U8Mask) -> BoolMask:
+    """The pixels a fill may change: every mark of the mask that is connected to a pixel ≥ 128.
+
+    The region is made of the connected parts (8-neighbourhood) of the pixels ≥ :data:`SOFT_FLOOR` that hold
+    at least one pixel ≥ :data:`FILL_THRESHOLD`: a stroke with its whole soft edge. Faint marks not connected
+    to such a pixel, and values below :data:`SOFT_FLOOR`, are left alone (bit-identical). The engines
+    regenerate this region and blend the result in with :func:`fill_weights`; for a 0/255 mask it is the
+    white pixels. See :func:`detached_marks` for what is left out.
+
+    Args:
+        mask: ``uint8`` (H, W) mask, or a part of one that holds every connected mark it touches whole.
+
+    Returns:
+        ``bool`` (H, W), ``True`` where the photo may change.
+    """
+    region = np.asarray(mask >= SOFT_FLOOR, dtype=np.bool_)
+    region[detached_marks(mask)] = False
+    return region
+
+
+def soft_fill(mask: U8Mask) -> tuple[BoolMask, F32Weights]:
+    """The region to fill and the fill's weight per pixel (0 outside the region).
+
+    Args:
+        mask: ``uint8`` (H, W) mask, or a part of one that holds every connected mark it touches whole.
+
+    Returns:
+        ``(region, weights)``: see :func:`fill_region` and :func:`fill_weights`.
+    """
+    region = fill_region(mask)
+    weights = fill_weights(mask)
+    weights[~region] = 0.0
+    return region, weights

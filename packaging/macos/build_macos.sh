@@ -47,6 +47,7 @@ stage="build/dmg"
 rm -rf "$stage" "$dmg"
 mkdir -p "$stage"
 ditto "$app" "$stage/Moebius Studio.app"
+cp LICENSE "$stage/LICENSE.txt"  # the app's licence (Apache-2.0), also inside the app under Resources/licenses
 ln -s /Applications "$stage/Applications"
 hdiutil create -volname "Moebius Studio $version" -srcfolder "$stage" -fs HFS+ -format UDZO -ov "$dmg"
 [ -n "${MACOS_SIGN_IDENTITY:-}" ] && codesign --force --timestamp --sign "$MACOS_SIGN_IDENTITY" "$dmg"

@@ -48,6 +48,7 @@ def stand_in_bundle(folder: Path) -> Path:
     licenses = folder / "_internal" / "licenses"
     licenses.mkdir(parents=True)
     shutil.copy2(PACKAGING / "licenses" / "README.txt", licenses / "README.txt")
+    shutil.copy2(PACKAGING.parent / "LICENSE", licenses / "LICENSE")
     for program in ("moebius-studio.exe", "moebius-inpaint.exe"):
         (folder / program).write_bytes(b"MZ stand-in: the installer check never runs this\n")
     (folder / "_internal" / "build-info.json").write_text(json.dumps({"stand_in": True}))

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, QSize, QSizeF, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QScrollBar, QWidget
 
-from app.canvas import Canvas
+from app.editor.canvas import Canvas
 
 
 def overflows(extent: float, view: int) -> bool:

@@ -1,4 +1,4 @@
-"""Opening photos: decode with core.photo.imageio and prepare the QImages the canvas draws.
+"""Opening photos: decode with core.photo.read and prepare the QImages the canvas draws.
 
 Small photos are opened right away on the GUI thread (a few milliseconds, and callers see the photo at once);
 big ones are decoded on a short-lived thread so the window keeps responding while a 50 MP file decodes.
@@ -15,12 +15,14 @@ import numpy.typing as npt
 from PySide6.QtCore import QSize, Qt, QThread, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from app.canvas import PREVIEW_LONG_SIDE
 from app.qt_image import rgb_to_rgb32
 from app.worker import forget_foreign_thread
-from core.photo.imageio import Photo, read_image, read_mask
+from core.photo.mask import FILL_THRESHOLD
+from core.photo.photo import Photo
+from core.photo.read import read_image, read_mask
 
 ASYNC_PIXELS = 4_000_000  # photos larger than this are decoded off the GUI thread
+PREVIEW_LONG_SIDE = 4096  # long side of the reduced copy the canvas draws while zoomed out below half size
 
 MaskMaker = Callable[[int, int], npt.NDArray[np.uint8]]
 """``(width, height) of the upright photo -> its mask``: a mask made for the photo rather than read from a file
@@ -76,8 +78,9 @@ def load_photo(path: Path, mask_source: MaskSource | None = None) -> LoadedPhoto
     if source is not None:
         values, note = _mask_values(source, photo)
         if values is not None:
-            mask = np.where(values >= 128, 255, 0).astype(np.uint8)
-            note = f"mask {float((mask > 0).mean()):.1%} of the photo"
+            # Kept as it is: grey is a partial fill (a soft edge), exactly as the engines read the file.
+            mask = np.ascontiguousarray(values, dtype=np.uint8)
+            note = f"mask {float((mask >= FILL_THRESHOLD).mean()):.1%} of the photo"
     return LoadedPhoto(Path(path), photo, image, reduced_copy(image), mask, note)
 
 

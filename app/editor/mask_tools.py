@@ -1,9 +1,9 @@
 """Mask painting arithmetic for the canvas: soft brush dabs and lasso fills, each on a small box of the mask.
 
-The mask stays ``uint8`` 0..255. Core fills where the mask is ≥ 128 (:data:`core.photo.mask.FILL_THRESHOLD`), so a
-soft brush edge is what the overlay shows while painting; the filled area reaches to where the falloff crosses
-the middle. Everything here touches only the bounding box of what is painted, so a stroke costs the same on a
-1 MP and a 50 MP photo.
+The mask stays ``uint8`` 0..255 and each value is the weight of the fill there
+(:func:`core.photo.mask.fill_weights`): a soft brush edge fades the fill out, the way the overlay shows it while
+painting. A soft edge counts where it is connected to a pixel ≥ 128. Everything here touches only the bounding
+box of what is painted, so a stroke costs the same on a 1 MP and a 50 MP photo.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ import numpy.typing as npt
 from PySide6.QtCore import QPointF, QRect
 
 U8 = npt.NDArray[np.uint8]
+# The mask tools (what a left-button drag on the canvas does).
+BRUSH = "brush"
+ERASER = "eraser"
+RECTANGLE = "rectangle"
+LASSO = "lasso"
 MIN_RADIUS = 0.71  # a radius under one pixel still marks the pixel under the cursor
 
 

@@ -7,6 +7,9 @@ repaint needs it:
   left of the split divider;
 - the *live preview* is the model's rough estimate during denoising, scaled to the window it covers and made
   transparent outside the painted mask, so it shows only where the fill will go.
+
+The outlines of the tools (the brush at its true size, the rectangle being dragged, the lasso's path) are drawn
+here too, dark under light so they show on any photo.
 """
 
 from __future__ import annotations
@@ -14,17 +17,22 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette, QPen
 
 from app.qt_image import array_to_qimage
+from core.photo.mask import FILL_WEIGHTS
 
 U8 = npt.NDArray[np.uint8]
+ALPHA_BY_MASK_VALUE: U8 = np.rint(FILL_WEIGHTS * 255).astype(np.uint8)  # the preview's opacity per mask value
 PREVIEW_LONG_SIDE = 1024  # the preview is a rough estimate: no need for more pixels than this
 DIVIDER_GRAB = 6  # widget pixels either side of the divider that grab it
 
 
 def preview_layer(preview: U8, region: QRect, mask: U8) -> QImage:
-    """An RGBA image of ``preview`` scaled to ``region`` (photo pixels), opaque only where ``mask`` ≥ 128.
+    """An RGBA image of ``preview`` scaled to ``region`` (photo pixels), as opaque as the fill's weight there.
+
+    The preview shows where the fill will go the way the fill is blended: fully inside the mask, fading over a
+    soft edge (:data:`core.photo.mask.FILL_WEIGHTS`), not at all outside.
 
     Large regions are sampled on a coarser grid (long side :data:`PREVIEW_LONG_SIDE`); the canvas stretches the
     layer over ``region``. The mask is sampled at the same grid, nearest neighbour, so the cost does not grow
@@ -37,7 +45,7 @@ def preview_layer(preview: U8, region: QRect, mask: U8) -> QImage:
     width, height = max(1, round(region.width() * scale)), max(1, round(region.height() * scale))
     ys = region.top() + ((np.arange(height) + 0.5) * region.height() / height).astype(np.intp)
     xs = region.left() + ((np.arange(width) + 0.5) * region.width() / width).astype(np.intp)
-    alpha = np.where(mask[ys[:, None], xs[None, :]] >= 128, np.uint8(255), np.uint8(0))
+    alpha = ALPHA_BY_MASK_VALUE[mask[ys[:, None], xs[None, :]]]
     py = ((np.arange(height) + 0.5) * preview.shape[0] / height).astype(np.intp)
     px = ((np.arange(width) + 0.5) * preview.shape[1] / width).astype(np.intp)
     rgb = preview[py[:, None], px[None, :]]
@@ -79,4 +87,45 @@ def draw_plan(painter: QPainter, rects: list[QRectF]) -> None:
         painter.setPen(QPen(colour, width, Qt.PenStyle.DashLine))
         for rect in rects:
             painter.drawRect(rect)
+    painter.restore()
+
+
+def draw_lasso(painter: QPainter, points: list[QPointF]) -> None:
+    """The lasso's path so far (widget pixels), dark under light dashes so it shows on any photo."""
+    path = QPainterPath(points[0])
+    for point in points[1:]:
+        path.lineTo(point)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
+    painter.drawPath(path)
+    painter.setPen(QPen(QColor(255, 255, 255, 230), 1, Qt.PenStyle.DashLine))
+    painter.drawPath(path)
+    painter.restore()
+
+
+def draw_box(painter: QPainter, rect: QRectF) -> None:
+    """The rectangle tool's box while it is dragged (widget pixels)."""
+    painter.save()
+    painter.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawRect(rect)
+    painter.restore()
+
+
+def draw_brush_outline(painter: QPainter, centre: QPointF, radius: float, hardness: float) -> None:
+    """The brush's outline at its true size (``radius`` in widget pixels), and a soft brush's full-strength core."""
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    # Dark and light rings so the outline shows on any photo.
+    painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
+    painter.drawEllipse(centre, radius, radius)
+    painter.setPen(QPen(QColor(255, 255, 255, 230), 1))
+    painter.drawEllipse(centre, radius, radius)
+    if hardness < 1:
+        inner = radius * hardness
+        painter.setPen(QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DotLine))
+        painter.drawEllipse(centre, inner, inner)
     painter.restore()

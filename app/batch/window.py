@@ -19,47 +19,26 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QMimeData, QModelIndex, QPoint, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QMenu,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from app.batch_review import ReviewGrid
-from app.batch_summary import SummaryPanel, format_duration
-from app.batch_table import (
-    CANCELLED,
-    DONE,
-    FAILED,
-    NOT_PHOTO,
-    PROBLEM,
-    QUEUED,
-    READY,
-    RUNNING,
-    SKIPPED,
-    PairingTableModel,
-    Row,
-    row_for,
+from app.batch.inputs import (
+    IMAGE_FILTER,
+    batch_inputs,
+    default_output_folder,
+    describe_source,
+    one_photo,
+    pair_inputs,
+    settings_line,
 )
+from app.batch.output_form import OutputForm
+from app.batch.review_grid import ReviewGrid
+from app.batch.run_view import EDITOR_BUSY, RunControls
+from app.batch.summary import SummaryPanel
+from app.batch.table import RUNNING, PairingTable, PairingTableModel, Row, row_for
 from app.worker import BatchFileReport, BatchJob, InferenceService, resolve_engine
 from core.batch import (
-    DEFAULT_TEMPLATE,
-    PHOTO_EXTENSIONS,
     BatchOptions,
     BatchPlan,
     BatchProgress,
@@ -68,7 +47,6 @@ from core.batch import (
     Pairing,
     SharedMasks,
     output_name,
-    pair_folder,
     placed_mask,
     prepare_batch,
 )
@@ -76,90 +54,24 @@ from core.common.errors import BatchInputError, BatchSettingsChangedError, Moebi
 from core.common.progress import ProgressEvent
 from core.job.settings import JobSettings
 
-DEFAULT_OUTPUT_FOLDER = "inpainted"
-IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in sorted(PHOTO_EXTENSIONS)) + ");;All files (*)"
-
-SEED_POLICIES = (
-    ("fixed", "Same seed for every photo"),
-    ("index", "Seed + photo number"),
-    ("name", "Seed from the file name"),
-)
-
-EDITOR_BUSY = "The editor is inpainting a photo; Start is available again when it ends."
-
 # Core's hints name command-line options; the window says what to do in the window instead.
 _GUI_HINTS = {
     "settings": "Tick “Redo photos done earlier” to redo every photo with the new settings, or choose another "
     "output folder.",
     "input": "Choose another output folder.",
 }
-
-# FileResult status → (row state, status text); ``None`` text means the reason is shown.
-_RESULT_ROWS = {
-    "done": (DONE, None),
-    "skipped": (SKIPPED, "Done earlier — skipped"),
-    "failed": (FAILED, None),
-    "unpaired": (PROBLEM, None),
-    "ignored": (NOT_PHOTO, None),
-    "cancelled": (CANCELLED, "Cancelled — done when you start again"),
-}
+ERROR_STYLE = "QLabel { background: #5c1f1f; color: #ffe5e5; padding: 6px 10px; }"
+NOTE_STYLE = "QLabel { background: #24405c; color: #e6f0ff; padding: 6px 10px; }"
 
 
-def batch_inputs(mime: QMimeData) -> list[Path]:
-    """What a drop means for a batch: folders, or several photos; empty when it is one photo or nothing usable.
-
-    One photo stays the editor's (it opens for painting); a folder, or two photos or more, is a batch.
-    """
-    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-    folders = [p for p in paths if p.is_dir()]
-    photos = [p for p in paths if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS]
-    if folders or len(photos) >= 2:
-        return folders + photos
-    return []
-
-
-def pair_inputs(
-    inputs: Iterable[Path], *, masks_dir: Path | None = None, shared: SharedMasks | None = None
-) -> list[Pairing]:
-    """Pair every photo of the input folders and the chosen files (each file by the rules of its folder)."""
-    pairings: dict[Path, Pairing] = {}
-    files_by_folder: dict[Path, set[str]] = {}
-    for path in inputs:
-        if path.is_dir():
-            for pairing in pair_folder(path, masks_dir=masks_dir, shared=shared):
-                pairings.setdefault(pairing.photo, pairing)
-        else:
-            files_by_folder.setdefault(path.parent, set()).add(path.name)
-    for folder, names in files_by_folder.items():
-        for pairing in pair_folder(folder, masks_dir=masks_dir, shared=shared):
-            if pairing.photo.name in names:
-                pairings.setdefault(pairing.photo, pairing)
-    return list(pairings.values())
-
-
-def default_output_folder(inputs: list[Path]) -> Path | None:
-    """``<first folder>/inpainted``: beside the photos, never among them (core refuses an input folder)."""
-    if not inputs:
-        return None
-    first = inputs[0]
-    return (first if first.is_dir() else first.parent) / DEFAULT_OUTPUT_FOLDER
-
-
-def settings_line(settings: JobSettings) -> str:
-    """The editor's settings a batch uses, in one line."""
-    seed = "random seed" if settings.seed is None else f"seed {settings.seed}"
-    parts = [
-        {"auto": "Automatic engine", "moebius": "Moebius", "classic": "Classic fill"}.get(
-            settings.engine, settings.engine
-        )
-    ]
-    if settings.engine != "classic":
-        parts += [f"{settings.steps} steps", f"guidance {settings.guidance:g}", seed]
-    if settings.colour_match:
-        parts.append("colour match")
-    if settings.grain_match:
-        parts.append("grain match")
-    return " · ".join(parts)
+def _banner(style: str) -> QLabel:
+    """A hidden, wrapping plain-text label in ``style``: the window's errors and notes."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setStyleSheet(style)
+    label.hide()
+    return label
 
 
 class BatchWindow(QWidget):
@@ -189,6 +101,9 @@ class BatchWindow(QWidget):
         self._current: Path | None = None
 
         self._build()
+        # The seed policy starts as saved (the command line's batch uses the same setting); the choice here
+        # applies to this window's batches.
+        self.seed_policy.setCurrentIndex(max(0, self.seed_policy.findData(self._settings().seed_policy)))
         self._connect()
         self.refresh_settings()
         self._update_controls()
@@ -197,16 +112,8 @@ class BatchWindow(QWidget):
     # -- construction ----------------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.message = QLabel()  # errors: red, until the next action
-        self.message.setWordWrap(True)
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
-        self.message.setStyleSheet("QLabel { background: #5c1f1f; color: #ffe5e5; padding: 6px 10px; }")
-        self.message.hide()
-        self.note = QLabel()  # notes: neutral (resuming, engine fallback)
-        self.note.setWordWrap(True)
-        self.note.setTextFormat(Qt.TextFormat.PlainText)
-        self.note.setStyleSheet("QLabel { background: #24405c; color: #e6f0ff; padding: 6px 10px; }")
-        self.note.hide()
+        self.message = _banner(ERROR_STYLE)  # errors, until the next action
+        self.note = _banner(NOTE_STYLE)  # notes: resuming, engine fallback
 
         self.source_label = QLabel("Drop a folder of photos here, or choose one.")
         self.source_label.setWordWrap(True)
@@ -223,21 +130,7 @@ class BatchWindow(QWidget):
             source_row.addWidget(button)
 
         self.model = PairingTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 200), (1, 180), (3, 220)):
-            self.table.setColumnWidth(column, width)
+        self.table = PairingTable(self.model)
         self.fix_button = QPushButton("Choose Mask for Selected…")
         self.fix_button.setToolTip("Pair the selected photos with a mask file of your choice (or double-click a row)")
         self.counts_label = QLabel()
@@ -260,64 +153,17 @@ class BatchWindow(QWidget):
         self.review.setMinimumHeight(self.review.sizeHint().height())  # one whole row of tiles
         self.splitter.setChildrenCollapsible(False)
 
-        self.output_edit = QLineEdit()
-        self.output_edit.setPlaceholderText("Folder for the results (created if missing)")
-        self.output_button = QPushButton("Choose…")
-        output_row = QHBoxLayout()
-        output_row.addWidget(self.output_edit, 1)
-        output_row.addWidget(self.output_button)
-        self.template_edit = QLineEdit(DEFAULT_TEMPLATE)
-        self.template_edit.setToolTip("{stem}: the photo's name without extension, {ext}: its extension, {name}: both")
-        self.seed_policy = QComboBox()
-        for value, label in SEED_POLICIES:
-            self.seed_policy.addItem(label, value)
-        self.redo_all = QCheckBox("Redo photos done earlier")
-        self.redo_all.setToolTip(
-            "Off: starting again on the same output folder skips photos that are already done.\n"
-            "On: every photo is done again (needed after changing the settings)."
-        )
-        self.settings_label = QLabel()
-        self.settings_label.setWordWrap(True)
-        self.settings_label.setToolTip("Change these in the editor's Settings panel")
-        names_row = QHBoxLayout()
-        names_row.addWidget(self.template_edit, 1)
-        names_row.addWidget(QLabel("Seeds"))
-        names_row.addWidget(self.seed_policy)
-        names_row.addWidget(self.redo_all)
-        form = QFormLayout()
-        form.addRow("Output folder", output_row)
-        form.addRow("File names", names_row)
-        form.addRow("Settings", self.settings_label)
+        self.output_form = OutputForm()
+        form = self.output_form  # its parts, by the names the rest of the window (and its tests) use
+        self.output_edit, self.output_button = form.output_edit, form.output_button
+        self.template_edit, self.seed_policy = form.template_edit, form.seed_policy
+        self.redo_all, self.settings_label = form.redo_all, form.settings_label
 
-        self.overall = QProgressBar()
-        self.overall.setTextVisible(True)
-        self.overall.setFormat("Not started")
-        self.overall.setValue(0)
-        self.current = QProgressBar()
-        self.current.setTextVisible(True)
-        self.current.setFormat("")
-        self.current.setValue(0)
-        self.start_button = QPushButton("Start")
-        self.start_button.setDefault(True)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setCheckable(True)
-        self.pause_button.setToolTip("Hold the batch after the photo being worked on")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop now; finished photos are kept and skipped when you start again")
-        bars = QVBoxLayout()
-        bars.setSpacing(4)
-        bars.addWidget(self.overall)
-        bars.addWidget(self.current)
-        # Says why Start is off while the editor inpaints (the batch would otherwise wait unseen behind it).
-        self.wait_label = QLabel(EDITOR_BUSY)
-        self.wait_label.setWordWrap(True)
-        self.wait_label.hide()
-        run_row = QHBoxLayout()
-        run_row.addLayout(bars, 1)
-        run_row.addWidget(self.wait_label)
-        run_row.addWidget(self.start_button)
-        run_row.addWidget(self.pause_button)
-        run_row.addWidget(self.cancel_button)
+        self.run_controls = RunControls()
+        # The run row's parts, by the names the rest of the window (and its tests) use.
+        self.overall, self.current = self.run_controls.overall, self.run_controls.current
+        self.start_button, self.pause_button = self.run_controls.start_button, self.run_controls.pause_button
+        self.cancel_button, self.wait_label = self.run_controls.cancel_button, self.run_controls.wait_label
 
         self.summary_panel = SummaryPanel()
 
@@ -327,9 +173,9 @@ class BatchWindow(QWidget):
         layout.addWidget(self.note)
         layout.addLayout(source_row)
         layout.addWidget(self.splitter, 1)
-        layout.addLayout(form)
+        layout.addWidget(self.output_form)
         layout.addWidget(self.summary_panel)
-        layout.addLayout(run_row)
+        layout.addWidget(self.run_controls)
 
     def _connect(self) -> None:
         self.add_button.clicked.connect(self.choose_folder)
@@ -387,10 +233,7 @@ class BatchWindow(QWidget):
         self.summary_panel.hide()
         self.results = []
         self.summary = None
-        self.overall.setValue(0)
-        self.overall.setFormat("Not started")
-        self.current.setValue(0)
-        self.current.setFormat("")
+        self.run_controls.reset()
         suggested = default_output_folder(self.inputs)
         if not self.output_edit.text().strip() or Path(self.output_edit.text().strip()) == self._auto_output:
             self._auto_output = suggested
@@ -437,7 +280,7 @@ class BatchWindow(QWidget):
         self._update_controls()
 
     def selected_rows(self) -> list[int]:
-        return sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return self.table.selected_rows()
 
     def choose_folder(self) -> None:
         start = str(self.inputs[0]) if self.inputs else ""
@@ -484,17 +327,7 @@ class BatchWindow(QWidget):
         menu.exec(self.table.viewport().mapToGlobal(point))
 
     def _describe_source(self) -> None:
-        if not self.inputs:
-            self.source_label.setText("Drop a folder of photos here, or choose one.")
-            return
-        where = ", ".join(p.name or str(p) for p in self.inputs[:3]) + ("…" if len(self.inputs) > 3 else "")
-        if self.shared is not None and self.shared.default is not None:
-            how = f"one mask for all: {self.shared.default.name}"
-        elif self.masks_dir is not None:
-            how = f"masks from {self.masks_dir}"
-        else:
-            how = "masks found by name"
-        self.source_label.setText(f"Photos from {where} · {how}")
+        self.source_label.setText(describe_source(self.inputs, self.masks_dir, self.shared))
         self.source_label.setToolTip("\n".join(str(p) for p in self.inputs))
 
     def _refresh_outputs(self) -> None:
@@ -515,16 +348,7 @@ class BatchWindow(QWidget):
         self._update_counts()
 
     def _update_counts(self) -> None:
-        total = len(self.model.rows)
-        ready = sum(1 for row in self.model.rows if row.processable)
-        problems = self.model.count(PROBLEM)
-        others = self.model.count(NOT_PHOTO)
-        parts = [f"{ready} of {total} files ready"]
-        if problems:
-            parts.append(f"{problems} need a mask (select and choose one)")
-        if others:
-            parts.append(f"{others} not photos")
-        self.counts_label.setText(" · ".join(parts) if total else "")
+        self.counts_label.setText(self.model.counts_text())
 
     def refresh_settings(self) -> None:
         self.settings_label.setText(f"{settings_line(self._settings())} — from the editor's Settings panel")
@@ -566,7 +390,7 @@ class BatchWindow(QWidget):
             engine, fallback = resolve_engine(settings.engine)
             options = BatchOptions(
                 settings=settings.replace(engine=engine),
-                seed_policy=str(self.seed_policy.currentData()),
+                seed_policy=self.output_form.seed_policy_value,
                 template=self.template_edit.text(),
                 resume=not self.redo_all.isChecked(),
                 overwrite=self.redo_all.isChecked(),
@@ -599,34 +423,18 @@ class BatchWindow(QWidget):
         self._current = None
         self.review.clear()
         self.summary_panel.hide()
-        for item in plan.files:
-            number = self.model.row_of(item.pairing.photo)
-            if number is None:
-                continue
-            if item.action == "process":
-                self.model.update_row(number, state=QUEUED, text="Waiting", output=item.output)
-            elif item.action in ("skip", "adopt"):
-                self.model.update_row(number, state=QUEUED, text="Done earlier", output=item.output)
-            elif item.reason and self.model.rows[number].state == READY:
-                self.model.update_row(number, state=PROBLEM, text=item.reason)
-        to_do = plan.count("process")
-        self.overall.setRange(0, max(1, to_do))
-        self.overall.setValue(0)
-        self.overall.setFormat(f"0 of {to_do} photos" if to_do else "Nothing to do: every photo was done earlier")
-        self.current.setRange(0, 0 if plan.needs_engine else 1)
-        self.current.setFormat("Starting…" if plan.needs_engine else "")
+        self.model.show_plan(plan)
+        self.run_controls.show_plan(plan.count("process"), plan.needs_engine)
 
     def set_paused(self, paused: bool) -> None:
         """Pause holds the batch before its next photo (the current one finishes); the worker reads the flag."""
-        self.pause_button.setText("Resume" if paused else "Pause")
+        self.run_controls.show_pause(paused, self.job is not None)
         if self.job is None:
             return
         if paused:
             self.job.pause.set()
-            self.current.setFormat(f"{self.current.format()} — pausing after this photo")
         else:
             self.job.pause.clear()
-            self.current.setFormat("Resuming…")
 
     @property
     def paused(self) -> bool:
@@ -637,8 +445,7 @@ class BatchWindow(QWidget):
         if self.job is None:
             return
         self.job.cancel.cancel()
-        self.current.setFormat("Cancelling…")
-        self.cancel_button.setEnabled(False)
+        self.run_controls.show_cancelling()
 
     def redo(self, photo: Path, mask: Path | None) -> None:
         """Ask the editor to open a reviewed photo with the mask exactly as the batch laid it on.
@@ -666,12 +473,7 @@ class BatchWindow(QWidget):
     def _model_loading(self, job_id: int, event: ProgressEvent) -> None:
         if self.job is None or job_id != self.job.id:
             return
-        if event.total > 0:
-            self.current.setRange(0, event.total)
-            self.current.setValue(event.step)
-        else:
-            self.current.setRange(0, 0)
-        self.current.setFormat(f"Loading the model ({event.stage})…")
+        self.run_controls.show_loading(event)
 
     def _progressed(self, job_id: int, report: BatchProgress) -> None:
         if self.job is None or job_id != self.job.id or self.job.cancel.cancelled:
@@ -684,36 +486,16 @@ class BatchWindow(QWidget):
                 self._current = report.photo
                 self.model.update_row(number, state=RUNNING, text="Working…")
                 self.table.scrollTo(self.model.index(number, 0))
-                self.current.setRange(0, 0)
-                self.current.setFormat(f"{report.photo.name} · reading")
+                self.run_controls.show_reading(report.photo.name)
             return
-        event = report.event
-        label = "step" if event.stage == "denoise" else event.stage
-        if event.total > 0:
-            self.current.setRange(0, event.total)
-            self.current.setValue(event.step)
-            self.current.setFormat(f"{report.photo.name} · {label} {event.step}/{event.total}")
-        else:
-            self.current.setRange(0, 0)
-            self.current.setFormat(f"{report.photo.name} · {label}")
-        if self.paused:
-            self.current.setFormat(f"{self.current.format()} — pausing after this photo")
+        self.run_controls.show_step(report.photo.name, report.event, self.paused)
 
     def _file_done(self, job_id: int, report: BatchFileReport) -> None:
         if self.job is None or job_id != self.job.id or self.plan is None:
             return
         result = report.result
         self.results.append(result)
-        number = self.model.row_of(result.photo)
-        state, text = _RESULT_ROWS.get(result.status, (FAILED, None))
-        if result.status == "done":
-            text = f"Done in {result.seconds:.1f} s" + (f" · seed {result.seed}" if result.seed is not None else "")
-            if result.warnings:
-                text += " — " + " ".join(result.warnings)
-        if number is not None:
-            # A failed or cancelled photo has no output to point at (nothing partial is ever left).
-            output = result.output if result.status in ("done", "skipped") else None
-            self.model.update_row(number, state=state, text=text or result.reason or result.status, output=output)
+        number = self.model.show_result(result)
         if result.status in ("done", "skipped") and result.output is not None:
             note = "Done earlier · hover for before" if result.status == "skipped" else ""
             mask = result.mask
@@ -722,9 +504,7 @@ class BatchWindow(QWidget):
             self.review.add(result.photo, mask, result.output, report.before, report.after, note)
         self._show_overall()
         if self.paused and result.status != "cancelled":
-            self.current.setRange(0, 1)
-            self.current.setValue(0)
-            self.current.setFormat("Paused — press Resume to go on")
+            self.run_controls.show_paused()
 
     def done_counts(self) -> tuple[int, int]:
         """``(photos processed, photos to process)`` of the current or last batch (failures count as processed)."""
@@ -737,17 +517,8 @@ class BatchWindow(QWidget):
         if self.plan is None:
             return
         processed, to_do = self.done_counts()
-        self.overall.setRange(0, max(1, to_do))
-        self.overall.setValue(processed)
         failed = sum(1 for r in self.results if r.status == "failed")
-        text = f"{processed} of {to_do} photos"
-        if failed:
-            text += f" · {failed} failed"
-        if self.paused:
-            text += " · paused"
-        elif self._eta is not None and processed < to_do:
-            text += " · a few seconds left" if self._eta < 5 else f" · about {format_duration(self._eta)} left"
-        self.overall.setFormat(text)
+        self.run_controls.show_overall(processed, to_do, failed, paused=self.paused, eta_s=self._eta)
 
     def _was_processed(self, result: FileResult) -> bool:
         assert self.plan is not None
@@ -763,19 +534,10 @@ class BatchWindow(QWidget):
         self._show_overall()
         cancelled = bool(summary.counts.get("cancelled"))
         # Photos the cancel never reached are waiting again for the next Start.
-        reported = {r.photo for r in self.results}
-        for number, row in enumerate(self.model.rows):
-            if row.state in (QUEUED, RUNNING) and row.pairing.photo not in reported:
-                self.model.update_row(number, state=READY, text="Not started — done when you start again")
+        self.model.reset_waiting("Not started — done when you start again", keep={r.photo for r in self.results})
         problems = [r for r in self.results if r.status in ("failed", "unpaired", "ignored", "cancelled")]
         self.summary_panel.show_summary(summary, problems, self.plan.out_dir)
-        self.current.setRange(0, 1)
-        self.current.setValue(0 if cancelled else 1)
-        self.current.setFormat(
-            "Cancelled — press Start to continue; finished photos are kept" if cancelled else "Finished"
-        )
-        if not cancelled:
-            self.overall.setValue(self.overall.maximum())
+        self.run_controls.show_finished(cancelled)
         self._update_controls()
 
     def _failed(self, job_id: int, message: str, state: str = "Stopped") -> None:
@@ -786,35 +548,22 @@ class BatchWindow(QWidget):
         self.job = None
         self.pause_button.setChecked(False)
         self.show_message(message)
-        self.current.setRange(0, 1)
-        self.current.setValue(0)
-        self.current.setFormat(state)
-        for number, row in enumerate(self.model.rows):
-            if row.state in (QUEUED, RUNNING):
-                self.model.update_row(number, state=READY, text="Not started")
+        self.run_controls.show_stopped(state)
+        self.model.reset_waiting("Not started")
         self._update_controls()
 
     def _update_controls(self) -> None:
         running = self.running
         ready = any(row.processable for row in self.model.rows)
-        editor_busy = self.service.editor_running and not running
-        self.start_button.setEnabled(not running and ready and not editor_busy)
-        self.start_button.setToolTip(EDITOR_BUSY if editor_busy else "")
-        self.wait_label.setVisible(editor_busy)
-        self.start_button.setText("Start Again" if self.summary is not None and not running else "Start")
-        self.pause_button.setEnabled(running)
-        self.cancel_button.setEnabled(running and not (self.job is not None and self.job.cancel.cancelled))
-        for widget in (
-            self.add_button,
-            self.masks_button,
-            self.shared_button,
-            self.auto_button,
-            self.output_edit,
-            self.output_button,
-            self.template_edit,
-            self.seed_policy,
-            self.redo_all,
-        ):
+        self.run_controls.update_buttons(
+            running=running,
+            ready=ready,
+            editor_busy=self.service.editor_running and not running,
+            cancelling=self.job is not None and self.job.cancel.cancelled,
+            ran_before=self.summary is not None,
+        )
+        source = (self.add_button, self.masks_button, self.shared_button, self.auto_button)
+        for widget in (*source, *self.output_form.inputs()):
             widget.setEnabled(not running)
         self.fix_button.setEnabled(not running and bool(self.selected_rows()))
         self._update_counts()
@@ -831,14 +580,14 @@ class BatchWindow(QWidget):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         mime = event.mimeData()
-        if not self.running and (batch_inputs(mime) or _one_photo(mime)):
+        if not self.running and (batch_inputs(mime) or one_photo(mime)):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
         mime = event.mimeData()
-        inputs = batch_inputs(mime) or _one_photo(mime)
+        inputs = batch_inputs(mime) or one_photo(mime)
         if not inputs or self.running:
             event.ignore()
             return
@@ -846,10 +595,4 @@ class BatchWindow(QWidget):
         self.set_inputs(inputs)
 
 
-def _one_photo(mime: QMimeData) -> list[Path]:
-    """A single dropped photo, which the batch window takes as a batch of one."""
-    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
-    return [p for p in paths if p.is_file() and p.suffix.lower() in PHOTO_EXTENSIONS][:1]
-
-
-__all__ = ["BatchWindow", "batch_inputs", "default_output_folder", "pair_inputs", "settings_line"]
+__all__ = ["BatchWindow"]

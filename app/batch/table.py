@@ -12,8 +12,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from core.batch import Pairing
+from core.batch import BatchPlan, FileResult, Pairing
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -49,6 +50,17 @@ _SOURCE_LABELS = {
 }
 
 
+# FileResult status → (row state, status text); ``None`` text means the reason is shown.
+_RESULT_ROWS = {
+    "done": (DONE, None),
+    "skipped": (SKIPPED, "Done earlier — skipped"),
+    "failed": (FAILED, None),
+    "unpaired": (PROBLEM, None),
+    "ignored": (NOT_PHOTO, None),
+    "cancelled": (CANCELLED, "Cancelled — done when you start again"),
+}
+
+
 @dataclass(frozen=True)
 class Row:
     """What the table shows for one file."""
@@ -71,6 +83,16 @@ def row_for(pairing: Pairing, shared_mask: Path | None = None) -> Row:
         return Row(pairing, READY, "Ready", shared_mask=shared_mask)
     state = NOT_PHOTO if pairing.source == "not-image" else PROBLEM
     return Row(pairing, state, problem)
+
+
+def result_state(result: FileResult) -> tuple[str, str]:
+    """The row state and Status text of a file the batch has finished with."""
+    state, text = _RESULT_ROWS.get(result.status, (FAILED, None))
+    if result.status == "done":
+        text = f"Done in {result.seconds:.1f} s" + (f" · seed {result.seed}" if result.seed is not None else "")
+        if result.warnings:
+            text += " — " + " ".join(result.warnings)
+    return state, text or result.reason or result.status
 
 
 class PairingTableModel(QAbstractTableModel):
@@ -175,3 +197,72 @@ class PairingTableModel(QAbstractTableModel):
 
     def count(self, *states: str) -> int:
         return sum(1 for row in self.rows if row.state in states)
+
+    def counts_text(self) -> str:
+        """``"5 of 7 files ready · 1 need a mask …"`` (empty without rows)."""
+        total = len(self.rows)
+        if not total:
+            return ""
+        ready = sum(1 for row in self.rows if row.processable)
+        problems, others = self.count(PROBLEM), self.count(NOT_PHOTO)
+        parts = [f"{ready} of {total} files ready"]
+        if problems:
+            parts.append(f"{problems} need a mask (select and choose one)")
+        if others:
+            parts.append(f"{others} not photos")
+        return " · ".join(parts)
+
+    # -- a batch running -------------------------------------------------------------------------------------
+
+    def show_plan(self, plan: BatchPlan) -> None:
+        """What the plan decided for every row: waiting, done earlier, or why it is left out."""
+        for item in plan.files:
+            number = self.row_of(item.pairing.photo)
+            if number is None:
+                continue
+            if item.action == "process":
+                self.update_row(number, state=QUEUED, text="Waiting", output=item.output)
+            elif item.action in ("skip", "adopt"):
+                self.update_row(number, state=QUEUED, text="Done earlier", output=item.output)
+            elif item.reason and self.rows[number].state == READY:
+                self.update_row(number, state=PROBLEM, text=item.reason)
+
+    def show_result(self, result: FileResult) -> int | None:
+        """A file the batch has finished with; returns its row number (``None`` when it is not listed)."""
+        number = self.row_of(result.photo)
+        if number is not None:
+            state, text = result_state(result)
+            # A failed or cancelled photo has no output to point at (nothing partial is ever left).
+            output = result.output if result.status in ("done", "skipped") else None
+            self.update_row(number, state=state, text=text, output=output)
+        return number
+
+    def reset_waiting(self, text: str, keep: set[Path] | None = None) -> None:
+        """Rows still queued or running (except ``keep``) are ready again, saying ``text``."""
+        for number, row in enumerate(self.rows):
+            if row.state in (QUEUED, RUNNING) and (keep is None or row.pairing.photo not in keep):
+                self.update_row(number, state=READY, text=text)
+
+
+class PairingTable(QTableView):
+    """The pairing table's view: whole rows selected, read-only, a context menu for fixing masks."""
+
+    def __init__(self, model: PairingTableModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((PHOTO, 200), (MASK, 180), (OUTPUT, 220)):
+            self.setColumnWidth(column, width)
+
+    def selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.selectionModel().selectedRows()})

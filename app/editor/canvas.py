@@ -1,18 +1,19 @@
-"""The editing canvas: shows the photo with its mask overlay, zooms, pans and paints the mask.
+"""The editing canvas: shows the document's photo with its mask overlay, zooms, pans and paints the mask.
 
 Why it is built this way:
 
-- The mask is one ``Format_Alpha8`` QImage whose pixels are also seen as a numpy array (no copy). Brush dabs
-  are computed in numpy on the stroke segment's bounding box only, and only that box is repainted, so a stroke
-  costs the same on a 1 MP and a 50 MP photo.
+- The mask is the document's ``Format_Alpha8`` QImage whose pixels are also a numpy array (no copy). Brush
+  dabs are computed in numpy on the stroke segment's bounding box only (:mod:`app.editor.canvas_tools`), and
+  only that box is repainted, so a stroke costs the same on a 1 MP and a 50 MP photo.
 - The overlay is never stored in colour: each repaint colours just the repainted rectangle (fill with the
   overlay colour, keep it where the mask is set), which is a few hundred thousand pixels at most.
 - The photo is kept as an ``RGB32`` QImage (the format Qt draws without conversion), plus a reduced copy for
-  zoomed-out views so a 50 MP photo is not resampled from full size on every repaint.
-- One stroke is one undo step: the mask under the stroke's bounding box is saved when the stroke starts and
-  the before/after patches go onto the window's QUndoStack when it ends. A lasso or rectangle is one step too.
+  zoomed-out views so a 50 MP photo is not resampled from full size on every repaint. It shows the document's
+  pixels, or a result under review pasted over them (:meth:`Canvas.show_patch`).
+- One stroke is one undo step, recorded by the document when the stroke ends. A lasso or rectangle is one
+  step too.
 - Review layers (before/after split, live preview, region plan) are small images over one rectangle each,
-  drawn by :mod:`app.canvas_layers`.
+  drawn by :mod:`app.editor.canvas_layers`.
 """
 
 from __future__ import annotations
@@ -27,81 +28,51 @@ from PySide6.QtGui import (
     QMouseEvent,
     QNativeGestureEvent,
     QPainter,
-    QPainterPath,
     QPaintEvent,
-    QPen,
     QResizeEvent,
-    QUndoCommand,
-    QUndoStack,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 
-from app import canvas_layers
-from app.mask_tools import fill_polygon, polygon_box, stamp_soft_segment
-from app.qt_image import writable_view
+from app.editor import canvas_layers
+from app.editor.canvas_tools import MaskGestures
+from app.editor.document import EditorDocument
+from app.editor.mask_tools import BRUSH, ERASER, LASSO, RECTANGLE
+from app.qt_image import paste_rgb
 
-BRUSH = "brush"
-ERASER = "eraser"
-RECTANGLE = "rectangle"
-LASSO = "lasso"
 MIN_ZOOM = 0.01
 MAX_ZOOM = 32.0
 ZOOM_STEP = 1.25
 MIN_BRUSH = 1
 MAX_BRUSH = 2000
-PREVIEW_LONG_SIDE = 4096  # long side of the reduced photo used while zoomed out below half its size
 DEFAULT_OVERLAY = QColor(255, 60, 90)
 
 U8 = npt.NDArray[np.uint8]
 
 
-def stamp_segment(mask: U8, start: QPointF, end: QPointF, radius: float, value: int) -> QRect:
-    """Set every mask pixel whose centre lies within ``radius`` of the segment start–end to ``value``.
-
-    Only the segment's bounding box is touched. Returns that box (clipped to the mask), empty if outside.
-    """
-    return stamp_soft_segment(mask, start, end, radius, 1.0, erase=value == 0)
-
-
-class MaskPatchCommand(QUndoCommand):
-    """Undo step that swaps a rectangle of the mask between its before and after contents."""
-
-    def __init__(self, canvas: Canvas, rect: QRect, before: U8, after: U8, text: str) -> None:
-        super().__init__(text)
-        self._canvas = canvas
-        self._rect = QRect(rect)
-        self._before = before
-        self._after = after
-        self._first = True
-
-    def redo(self) -> None:
-        if self._first:  # the canvas already shows the new contents when the command is pushed
-            self._first = False
-            return
-        self._canvas.write_mask(self._rect, self._after)
-
-    def undo(self) -> None:
-        self._canvas.write_mask(self._rect, self._before)
-
-
 class Canvas(QWidget):
-    """Photo view with zoom, pan, brush/eraser mask painting and a mask overlay."""
+    """Photo view with zoom, pan, mask painting and a mask overlay, over an :class:`EditorDocument`.
+
+    Args:
+        document: the document whose mask it shows and paints (its photo is shown once :meth:`set_photo`
+            gives the canvas the image to draw).
+        parent: the parent widget.
+    """
 
     zoom_changed = Signal(float)
-    mask_edited = Signal()
     brush_size_changed = Signal(int)
+    hardness_changed = Signal(float)
+    tool_changed = Signal(str)
     view_changed = Signal()  # zoom or pan: the scroll bars follow
     split_moved = Signal(float)
 
-    def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
+    def __init__(self, document: EditorDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.undo_stack = undo_stack
+        self.document = document
+        self.gestures = MaskGestures(document, self)
         self._photo: QImage | None = None
         self._preview: QImage | None = None
         self._preview_scale = 1.0
-        self._mask_image: QImage | None = None
-        self._mask: U8 | None = None
         self._scale = 1.0  # widget (logical) pixels per photo pixel
         self._offset = QPointF(0, 0)  # where the photo's top-left corner is, in widget pixels
         self._fit_mode = True
@@ -115,14 +86,8 @@ class Canvas(QWidget):
         self._cursor: QPointF | None = None
         self._space_down = False
         self._pan_from: QPointF | None = None
-        self._stroke_last: QPointF | None = None
-        self._stroke_backup: U8 | None = None
-        self._stroke_rect = QRect()
-        self._box_start: QPointF | None = None  # rectangle tool: where the drag began, in photo pixels
-        self._box_end: QPointF | None = None
-        self._lasso: list[QPointF] = []  # lasso tool: the path so far, in photo pixels
         self._sizing: tuple[QPointF, int] | None = None  # Alt/Ctrl-drag: where it began, brush size then
-        # Review layers (see app.canvas_layers): (image, photo rectangle) pairs, or None.
+        # Review layers (see app.editor.canvas_layers): (image, photo rectangle) pairs, or None.
         self.compare_patch: tuple[QImage, QRect] | None = None
         self.split_fraction: float | None = None  # the divider's x as a fraction of the width; None = off
         self._dragging_split = False
@@ -134,6 +99,8 @@ class Canvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setMinimumSize(320, 240)
+        document.mask_changed.connect(self.repaint_photo_rect)
+        document.pixels_changed.connect(self._show_document_pixels)
 
     # -- content ---------------------------------------------------------------------------------------------
 
@@ -150,28 +117,15 @@ class Canvas(QWidget):
 
     @property
     def mask_array(self) -> U8:
-        """The mask as a numpy view: 255 = fill, 0 = keep. Edit it through the canvas to get repaints."""
-        if self._mask is None:
-            raise RuntimeError("no photo is open")
-        return self._mask
+        """The document's mask as a numpy view: 255 = fill, 0 = keep."""
+        return self.document.mask
 
-    def set_photo(self, photo: QImage, preview: QImage | None = None, *, keep_view: bool = False) -> None:
-        """Show a new photo (``RGB32``) and start an empty mask of its size."""
+    def set_photo(self, photo: QImage, preview: QImage | None = None) -> None:
+        """Show a new photo (``RGB32``, the document's pixels) fitted to the canvas."""
         self._photo = photo
         self._set_preview(preview)
-        if self._mask_image is None or self._mask_image.size() != photo.size():
-            self._mask_image = QImage(photo.size(), QImage.Format.Format_Alpha8)
-            self._mask_image.fill(0)
-            self._mask = writable_view(self._mask_image)
-        if not keep_view:
-            self.plan_rects = []
-            self.fit()
-        self.update()
-
-    def replace_photo_image(self, photo: QImage, preview: QImage | None = None) -> None:
-        """Show other pixels of the same size (a result, before/after), keeping zoom, pan and mask."""
-        self._photo = photo
-        self._set_preview(preview)
+        self.plan_rects = []
+        self.fit()
         self.update()
 
     def photo_pixels_changed(self, rect: QRect) -> None:
@@ -194,24 +148,28 @@ class Canvas(QWidget):
         if preview is not None and self._photo is not None:
             self._preview_scale = preview.width() / self._photo.width()
 
+    def show_patch(self, patch: U8, rect: QRect) -> None:
+        """Show ``patch`` (RGB) at ``rect`` of the photo, converting and repainting only that part."""
+        if self._photo is None or rect.isEmpty():
+            return
+        paste_rgb(self._photo, patch, rect.left(), rect.top())
+        self.photo_pixels_changed(rect)
+
+    def _show_document_pixels(self, rect: QRect) -> None:
+        pixels = self.document.pixels
+        if pixels is not None:
+            self.show_patch(pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1], rect)
+
     def clear_photo(self) -> None:
-        self._photo = self._preview = self._mask_image = None
-        self._mask = None
+        self._photo = self._preview = None
         self.update()
 
-    def write_mask(self, rect: QRect, values: U8) -> None:
-        """Overwrite the mask in ``rect`` (photo pixels) and repaint just that part."""
-        mask = self.mask_array
-        mask[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = values
+    def repaint_photo_rect(self, rect: QRect) -> None:
+        """Repaint the widget pixels that show ``rect`` of the photo."""
         self.update(self.photo_to_widget_rect(rect))
-        self.mask_edited.emit()
 
-    def replace_mask(self, values: U8, text: str) -> None:
-        """Change the whole mask as one undo step (clear, invert, load)."""
-        before = self.mask_array.copy()
-        rect = QRect(0, 0, before.shape[1], before.shape[0])
-        self.write_mask(rect, values)
-        self.undo_stack.push(MaskPatchCommand(self, rect, before, values.copy(), text))
+    def repaint_widget_rect(self, rect: QRect) -> None:
+        self.update(rect)
 
     # -- view ------------------------------------------------------------------------------------------------
 
@@ -321,8 +279,9 @@ class Canvas(QWidget):
             image, rect = self.compare_patch
             clip = QRectF(0, 0, self.split_x, self.height())
             canvas_layers.draw_layer(painter, image, self._photo_rect_f(rect), clip)
-        if self.mask_visible and self._mask_image is not None:
-            self._paint_overlay(painter, target, source)
+        mask_image = self.document.mask_image
+        if self.mask_visible and mask_image is not None and mask_image.size() == self._photo.size():
+            self._paint_overlay(painter, mask_image, target, source)
         if self.live_preview is not None:
             image, rect = self.live_preview
             canvas_layers.draw_layer(painter, image, self._photo_rect_f(rect))
@@ -332,12 +291,12 @@ class Canvas(QWidget):
             )
         if self.split_x is not None:
             canvas_layers.draw_divider(painter, self.split_x, self.height(), self.palette())
-        if len(self._lasso) > 1:
-            self._paint_lasso(painter)
-        if self._box_start is not None and self._box_end is not None:
-            painter.setPen(QPen(QColor(255, 255, 255), 1, Qt.PenStyle.DashLine))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(QRectF(self.photo_to_widget_rect(self._box_rect())).adjusted(1, 1, -1, -1))
+        gestures = self.gestures
+        if len(gestures.lasso) > 1:
+            canvas_layers.draw_lasso(painter, [self.photo_to_widget(p) for p in gestures.lasso])
+        if gestures.boxing:
+            box = QRectF(self.photo_to_widget_rect(gestures.box_rect()))
+            canvas_layers.draw_box(painter, box.adjusted(1, 1, -1, -1))
         elif self._sizing is not None:
             self._paint_brush_outline(painter, self._sizing[0])
         elif (
@@ -356,22 +315,8 @@ class Canvas(QWidget):
             QSizeF(rect.width() * self._scale, rect.height() * self._scale),
         )
 
-    def _paint_lasso(self, painter: QPainter) -> None:
-        path = QPainterPath(self.photo_to_widget(self._lasso[0]))
-        for point in self._lasso[1:]:
-            path.lineTo(self.photo_to_widget(point))
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
-        painter.drawPath(path)
-        painter.setPen(QPen(QColor(255, 255, 255, 230), 1, Qt.PenStyle.DashLine))
-        painter.drawPath(path)
-        painter.restore()
-
-    def _paint_overlay(self, painter: QPainter, target: QRectF, source: QRect) -> None:
+    def _paint_overlay(self, painter: QPainter, mask_image: QImage, target: QRectF, source: QRect) -> None:
         """Colour the mask over ``target`` in a temporary image the size of the repainted area."""
-        assert self._mask_image is not None
         box = target.toAlignedRect().intersected(self.rect())
         if box.isEmpty():
             return
@@ -379,7 +324,7 @@ class Canvas(QWidget):
         layer.fill(Qt.GlobalColor.transparent)
         layer_painter = QPainter(layer)
         # The mask's alpha first, then the colour only where that alpha is: nothing outside the photo is tinted.
-        layer_painter.drawImage(target.translated(-box.x(), -box.y()), self._mask_image, QRectF(source))
+        layer_painter.drawImage(target.translated(-box.x(), -box.y()), mask_image, QRectF(source))
         layer_painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
         layer_painter.fillRect(layer.rect(), self.overlay_colour)
         layer_painter.end()
@@ -388,18 +333,7 @@ class Canvas(QWidget):
         painter.setOpacity(1.0)
 
     def _paint_brush_outline(self, painter: QPainter, centre: QPointF) -> None:
-        radius = self.brush_size / 2 * self._scale
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        # Dark and light rings so the outline shows on any photo.
-        painter.setPen(QPen(QColor(0, 0, 0, 160), 3))
-        painter.drawEllipse(centre, radius, radius)
-        painter.setPen(QPen(QColor(255, 255, 255, 230), 1))
-        painter.drawEllipse(centre, radius, radius)
-        if self.hardness < 1:  # the fully painted core of a soft brush
-            inner = radius * self.hardness
-            painter.setPen(QPen(QColor(255, 255, 255, 150), 1, Qt.PenStyle.DotLine))
-            painter.drawEllipse(centre, inner, inner)
+        canvas_layers.draw_brush_outline(painter, centre, self.brush_size / 2 * self._scale, self.hardness)
 
     def _outline_rect(self, centre: QPointF) -> QRect:
         radius = self.brush_size / 2 * self._scale + 3
@@ -418,6 +352,31 @@ class Canvas(QWidget):
 
     # -- brush -----------------------------------------------------------------------------------------------
 
+    def set_tool(self, tool: str) -> None:
+        """What a left-button drag does: :data:`BRUSH`, :data:`ERASER`, :data:`RECTANGLE` or :data:`LASSO`."""
+        if tool != self.tool:
+            self.tool = tool
+            if self._cursor is not None:
+                self.update(self._outline_rect(self._cursor))
+            self.tool_changed.emit(tool)
+
+    def set_hardness(self, hardness: float) -> None:
+        """Brush hardness 0..1: 1 paints a hard edge, lower values fade the outer part of the brush."""
+        hardness = min(max(float(hardness), 0.0), 1.0)
+        if hardness != self.hardness:
+            self.hardness = hardness
+            if self._cursor is not None:
+                self.update(self._outline_rect(self._cursor))
+            self.hardness_changed.emit(hardness)
+
+    def resize_brush(self, factor: float) -> None:
+        """Scale the brush by ``factor``, by at least one pixel."""
+        size = self.brush_size
+        new = round(size * factor)
+        if new == size:
+            new = size + (1 if factor > 1 else -1)
+        self.set_brush_size(new)
+
     def set_brush_size(self, size: int) -> None:
         size = min(max(int(size), MIN_BRUSH), MAX_BRUSH)
         if size != self.brush_size:
@@ -427,92 +386,6 @@ class Canvas(QWidget):
             if self._cursor is not None:
                 self.update(self._outline_rect(self._cursor))
             self.brush_size_changed.emit(size)
-
-    def _begin_stroke(self, position: QPointF) -> None:
-        self._stroke_backup = self.mask_array.copy()
-        self._stroke_rect = QRect()
-        self._stroke_last = self.widget_to_photo(position)
-        self._paint_to(position)
-
-    def _paint_to(self, position: QPointF) -> None:
-        assert self._stroke_last is not None
-        point = self.widget_to_photo(position)
-        dirty = stamp_soft_segment(
-            self.mask_array, self._stroke_last, point, self.brush_size / 2, self.hardness, erase=self.tool == ERASER
-        )
-        self._stroke_last = point
-        if not dirty.isEmpty():
-            self._stroke_rect = self._stroke_rect.united(dirty)
-            self.update(self.photo_to_widget_rect(dirty))
-
-    def _end_stroke(self) -> None:
-        backup, rect = self._stroke_backup, self._stroke_rect
-        self._stroke_backup, self._stroke_last, self._stroke_rect = None, None, QRect()
-        if backup is None or rect.isEmpty():
-            return
-        rows = slice(rect.top(), rect.bottom() + 1)
-        columns = slice(rect.left(), rect.right() + 1)
-        before, after = backup[rows, columns].copy(), self.mask_array[rows, columns].copy()
-        if np.array_equal(before, after):
-            return
-        text = "Brush stroke" if self.tool == BRUSH else "Eraser stroke"
-        self.undo_stack.push(MaskPatchCommand(self, rect, before, after, text))
-        self.mask_edited.emit()
-
-    def _box_rect(self) -> QRect:
-        """The rectangle tool's current box in photo pixels, clipped to the photo."""
-        assert self._box_start is not None and self._box_end is not None
-        box = QRectF(self._box_start, self._box_end).normalized().toAlignedRect()
-        return box.intersected(QRect(0, 0, self.mask_array.shape[1], self.mask_array.shape[0]))
-
-    def _drag_box(self, position: QPointF) -> None:
-        if self._box_start is not None and self._box_end is not None:
-            self.update(self.photo_to_widget_rect(self._box_rect()))
-        self._box_end = self.widget_to_photo(position)
-        self.update(self.photo_to_widget_rect(self._box_rect()))
-
-    def _end_box(self) -> None:
-        """Fill the dragged box (brush) as one undo step."""
-        box = self._box_rect() if self._box_start is not None and self._box_end is not None else QRect()
-        self._box_start = self._box_end = None
-        if box.isEmpty():
-            self.update()
-            return
-        rows, columns = slice(box.top(), box.bottom() + 1), slice(box.left(), box.right() + 1)
-        before = self.mask_array[rows, columns].copy()
-        after = np.full_like(before, 255)
-        self.write_mask(box, after)
-        self.undo_stack.push(MaskPatchCommand(self, box, before, after, "Rectangle"))
-
-    def _extend_lasso(self, position: QPointF) -> None:
-        point = self.widget_to_photo(position)
-        last = self._lasso[-1]
-        self._lasso.append(point)
-        # Repaint only the new piece of the path (its box in widget pixels, with room for the pen).
-        piece = QRectF(self.photo_to_widget(last), self.photo_to_widget(point)).normalized()
-        self.update(piece.toAlignedRect().adjusted(-4, -4, 4, 4))
-
-    def _end_lasso(self) -> None:
-        """Fill the closed lasso path (eraser: clear it) as one undo step."""
-        points, self._lasso = self._lasso, []
-        if len(points) > 1:
-            xs = [self.photo_to_widget(p).x() for p in points]
-            ys = [self.photo_to_widget(p).y() for p in points]
-            outline = QRectF(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
-            self.update(outline.toAlignedRect().adjusted(-4, -4, 4, 4))
-        mask = self.mask_array
-        box = polygon_box(points, mask.shape)
-        if box.isEmpty():
-            return
-        rows, columns = slice(box.top(), box.bottom() + 1), slice(box.left(), box.right() + 1)
-        before = mask[rows, columns].copy()
-        fill_polygon(mask, points, 255)
-        after = mask[rows, columns].copy()
-        if np.array_equal(before, after):
-            return
-        self.update(self.photo_to_widget_rect(box))
-        self.undo_stack.push(MaskPatchCommand(self, box, before, after, "Lasso"))
-        self.mask_edited.emit()
 
     def _resize_by_drag(self, position: QPointF) -> None:
         """Alt/Ctrl-drag: the outline's edge follows the pointer horizontally (anchored where the drag began)."""
@@ -546,7 +419,7 @@ class Canvas(QWidget):
 
     @property
     def painting(self) -> bool:
-        return self._stroke_backup is not None
+        return self.gestures.painting
 
     # -- input -----------------------------------------------------------------------------------------------
 
@@ -563,18 +436,19 @@ class Canvas(QWidget):
             self._dragging_split = True
             self._move_cursor(None)
             return
-        if event.button() == Qt.MouseButton.LeftButton and self._photo is not None and self.isEnabled():
+        paintable = self._photo is not None and self.document.has_photo and self.isEnabled()
+        if event.button() == Qt.MouseButton.LeftButton and paintable:
             sizing_keys = Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.ControlModifier
             if self.tool in (BRUSH, ERASER) and event.modifiers() & sizing_keys:
                 self._sizing = (position, self.brush_size)
                 self._move_cursor(None)
                 self.update(self._outline_rect(position))
             elif self.tool == RECTANGLE:
-                self._box_start = self._box_end = self.widget_to_photo(position)
+                self.gestures.begin_box(position)
             elif self.tool == LASSO:
-                self._lasso = [self.widget_to_photo(position)]
+                self.gestures.begin_lasso(position)
             else:
-                self._begin_stroke(position)
+                self.gestures.begin_stroke(position, self.tool, self.brush_size / 2, self.hardness)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         position = event.position()
@@ -590,12 +464,13 @@ class Canvas(QWidget):
             self._resize_by_drag(position)
             self.update(self._outline_rect(self._sizing[0]))
             return
-        if self.painting:
-            self._paint_to(position)
-        elif self._box_start is not None:
-            self._drag_box(position)
-        elif self._lasso:
-            self._extend_lasso(position)
+        gestures = self.gestures
+        if gestures.painting:
+            gestures.paint_to(position, self.brush_size / 2, self.hardness)
+        elif gestures.boxing:
+            gestures.drag_box(position)
+        elif gestures.lasso:
+            gestures.extend_lasso(position)
         self._move_cursor(position)
         if self.split_x is not None:
             near = self._near_divider(position)
@@ -616,16 +491,20 @@ class Canvas(QWidget):
             self._sizing = None
             self._move_cursor(event.position())
             return
-        if event.button() == Qt.MouseButton.LeftButton and self._lasso:
-            self._extend_lasso(event.position())
-            self._end_lasso()
+        gestures = self.gestures
+        if event.button() != Qt.MouseButton.LeftButton:
             return
-        if event.button() == Qt.MouseButton.LeftButton and self.painting:
-            self._paint_to(event.position())
-            self._end_stroke()
-        elif event.button() == Qt.MouseButton.LeftButton and self._box_start is not None:
-            self._drag_box(event.position())
-            self._end_box()
+        if gestures.lasso:
+            gestures.extend_lasso(event.position())
+            gestures.end_lasso()
+        elif gestures.painting:
+            gestures.paint_to(event.position(), self.brush_size / 2, self.hardness)
+            gestures.end_stroke()
+        elif gestures.boxing:
+            gestures.drag_box(event.position())
+            if gestures.box_rect().isEmpty():
+                self.update()  # nothing to fill: take the dragged outline away
+            gestures.end_box()
 
     def leaveEvent(self, event: object) -> None:
         self._move_cursor(None)

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QImage
 
 from app.qt_image import array_to_qimage
 from core.inpaint.result import InpaintResult
@@ -209,60 +208,32 @@ class ResultsHistory:
         return next((entry for entry in self.entries if entry.id == entry_id), None)
 
 
-class HistoryStrip(QListWidget):
-    """A horizontal strip of thumbnails, newest on the right; picking one emits :attr:`picked`."""
+@dataclass(frozen=True)
+class ReviewedResult:
+    """A result under review as callers outside the editor see it: engine, seed and the full picture.
 
-    picked = Signal(object)  # HistoryEntry
+    ``image`` builds the full frame on demand (the history itself keeps only the changed box).
+    """
 
-    def __init__(self, history: ResultsHistory, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.history = history
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setFlow(QListView.Flow.LeftToRight)
-        self.setWrapping(False)
-        self.setMovement(QListView.Movement.Static)
-        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The thumbnail, two caption lines and the frame.
-        self.setFixedHeight(THUMB_SIZE + 2 * self.fontMetrics().lineSpacing() + 20)
-        self.setSpacing(4)
-        self.setAccessibleName("Results history")
-        self.setToolTip("Results of this photo: pick one to review it (arrow keys move, Enter picks)")
-        self.itemClicked.connect(self._emit)
-        self.itemActivated.connect(self._emit)
+    entry: HistoryEntry
+    photo: U8
 
-    def rebuild(self, selected: HistoryEntry | None = None) -> None:
-        """Show the history's entries again (after an add, an eviction or a change of state)."""
-        self.blockSignals(True)
-        self.clear()
-        for entry in self.history:
-            pixmap = QPixmap.fromImage(entry.thumbnail())
-            icon = QIcon(pixmap)
-            icon.addPixmap(pixmap, QIcon.Mode.Selected)  # untinted: the selection must not change the colours
-            item = QListWidgetItem(icon, entry.caption)
-            item.setData(Qt.ItemDataRole.UserRole, entry.id)
-            item.setToolTip(
-                f"{entry.engine} · {entry.caption.replace(chr(10), ' · ')} · {entry.seconds:.1f} s"
-                f"\n{entry.rect.width()} × {entry.rect.height()} px changed"
-            )
-            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
-            self.addItem(item)
-            if entry is selected:
-                item.setSelected(True)
-                self.setCurrentItem(item)
-        self.blockSignals(False)
-        self.setVisible(bool(self.history.entries))
-        if selected is not None:
-            current = self.currentItem()
-            if current is not None:
-                self.scrollToItem(current)
+    @property
+    def engine(self) -> str:
+        return self.entry.engine
 
-    def entry_at(self, row: int) -> HistoryEntry | None:
-        item = self.item(row)
-        return None if item is None else self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))
+    @property
+    def seed(self) -> int | None:
+        return self.entry.seed
 
-    def _emit(self, item: QListWidgetItem) -> None:
-        entry = self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))
-        if entry is not None:
-            self.picked.emit(entry)
+    @property
+    def warnings(self) -> list[str]:
+        return self.entry.warnings
+
+    @property
+    def image(self) -> U8:
+        image = self.photo.copy()
+        rect = self.entry.rect
+        if not rect.isEmpty():
+            image[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = self.entry.shown_over(self.photo)
+        return image

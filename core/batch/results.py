@@ -1,0 +1,124 @@
+"""What a batch reports: one :class:`FileResult` per file, progress while it runs, and the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.common.progress import ProgressEvent
+
+# Result statuses.
+ST_DONE = "done"
+ST_SKIPPED = "skipped"
+ST_FAILED = "failed"
+ST_UNPAIRED = "unpaired"
+ST_IGNORED = "ignored"
+ST_CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file of the batch.
+
+    Args:
+        index: 1-based position in the plan; ``total`` is the plan's length.
+        photo: the file.
+        status: ``done``, ``skipped`` (done earlier), ``failed``, ``unpaired`` (no mask, or a conflict),
+            ``ignored`` (not an image) or ``cancelled``.
+        mask: the mask used or found.
+        output: the output file (for ``done`` and ``skipped``).
+        reason: why it failed, was skipped or left out.
+        seed: the seed used.
+        seconds: wall time spent on it in this run.
+        warnings: notes that did not stop it.
+        pairing: how its mask was found (see :class:`~core.batch.pairing.Pairing`).
+    """
+
+    index: int
+    total: int
+    photo: Path
+    status: str
+    mask: Path | None = None
+    output: Path | None = None
+    reason: str | None = None
+    seed: int | None = None
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+    pairing: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict (``kind: "file"``), as printed by ``moebius-inpaint batch --json``."""
+        return {
+            "kind": "file",
+            "index": self.index,
+            "total": self.total,
+            "photo": str(self.photo),
+            "status": self.status,
+            "mask": None if self.mask is None else str(self.mask),
+            "pairing": self.pairing,
+            "output": None if self.output is None else str(self.output),
+            "reason": self.reason,
+            "seed": self.seed,
+            "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A progress report of a running batch.
+
+    Args:
+        index: 1-based position of the file being worked on; ``total`` is the plan's length.
+        photo: that file.
+        finished: files of the plan already finished (any status).
+        event: the engine's progress within the current photo, or ``None`` when a photo starts or ends.
+        elapsed_s: seconds since the batch started.
+        eta_s: estimated seconds left, from the average time per processed photo (``None`` until one is done).
+    """
+
+    index: int
+    total: int
+    photo: Path
+    finished: int
+    event: ProgressEvent | None
+    elapsed_s: float
+    eta_s: float | None
+
+
+BatchProgressCallback = Callable[[BatchProgress], None]
+
+
+@dataclass
+class BatchSummary:
+    """Counts of a finished (or cancelled) batch, and the exit status the command line reports.
+
+    Exit status: 0 when every photo is done (now or earlier); 1 when a photo failed or had no usable mask;
+    130 when the batch was cancelled. Files that are not images do not count.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, result: FileResult) -> None:
+        self.counts[result.status] = self.counts.get(result.status, 0) + 1
+
+    @property
+    def exit_status(self) -> int:
+        if self.counts.get(ST_CANCELLED):
+            return 130
+        return 1 if self.counts.get(ST_FAILED) or self.counts.get(ST_UNPAIRED) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        statuses = (ST_DONE, ST_SKIPPED, ST_FAILED, ST_UNPAIRED, ST_IGNORED, ST_CANCELLED)
+        return {
+            "kind": "summary",
+            **{status: self.counts.get(status, 0) for status in statuses},
+            "seconds": round(self.seconds, 3),
+            "exit_status": self.exit_status,
+        }
+
+
+# -- preparing ----------------------------------------------------------------------------------------------
