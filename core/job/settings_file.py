@@ -13,6 +13,7 @@ handed its settings, device included, and never looks anything up.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from core.common import paths
@@ -49,7 +50,9 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
             problem = f"is corrupt ({error})"
         else:
             if isinstance(data, dict):
-                return settings_from_dict(data, lenient=True)
+                loaded = settings_from_dict(data, lenient=True)
+                # Say which file: the user reads these as notes of a command that was given no such value.
+                return replace(loaded, warnings=[f"In the settings file {path}: {warning}" for warning in loaded.warnings])
             problem = "does not hold a JSON object"
     return LoadedSettings(JobSettings(), [f"The settings file {path} {problem}. Using the defaults."])
 
