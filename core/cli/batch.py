@@ -42,11 +42,11 @@ from core.cli.arguments import (
 )
 from core.cli.reporting import (
     BAD_INPUT_ERRORS,
-    EXIT_BAD_INPUT,
     EXIT_CANCELLED,
     EXIT_FAILED,
     PROG,
     ProgressBar,
+    parse_arguments,
     run_reporting_errors,
 )
 from core.common.cancel import CancelToken
@@ -156,10 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(args: list[str]) -> int:
     """``moebius-inpaint batch ARGS…``; returns the exit status (see the module's documentation)."""
     # 1. Parse; argparse reports usage errors itself with status 2.
-    try:
-        options = build_parser().parse_args(args)
-    except SystemExit as exit_request:
-        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    options = parse_arguments(build_parser(), args)
+    if isinstance(options, int):
+        return options
     bar = ProgressBar(sys.stderr, enabled=not (options.quiet or options.json))
     # 2. Run; errors that stop the whole batch become one line and an exit status.
     return run_reporting_errors(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import __version__
 from core.cli.arguments import add_defaults_option, add_job_options, job_settings
-from core.cli.reporting import EXIT_BAD_INPUT, EXIT_OK, PROG, note
+from core.cli.reporting import EXIT_OK, PROG, note, parse_arguments
 from core.common.errors import DeviceError, MoebiusError
 
 if TYPE_CHECKING:
@@ -272,10 +272,9 @@ def main(args: list[str]) -> int:
     Args:
         args: command-line arguments after the word ``doctor``.
     """
-    try:
-        options = build_parser().parse_args(args)
-    except SystemExit as exit_request:
-        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    options = parse_arguments(build_parser(), args)
+    if isinstance(options, int):
+        return options
     # What a job would ask for: the flags, the environment, the saved settings (or --defaults), as a job does.
     try:
         report = collect(job_settings(options, note).device_request(), options.model)

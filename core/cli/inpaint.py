@@ -21,7 +21,7 @@ from core.cli.arguments import (
     pixel_count,
     quality,
 )
-from core.cli.reporting import EXIT_BAD_INPUT, EXIT_OK, PROG, ProgressBar, note, run_reporting_errors
+from core.cli.reporting import EXIT_OK, PROG, ProgressBar, note, parse_arguments, run_reporting_errors
 from core.common.cancel import CancelToken
 from core.common.errors import EmptyMaskError, OutputError
 from core.photo.read import MAX_PIXELS
@@ -158,10 +158,9 @@ def inpaint_command(args: list[str]) -> int:
         The exit status.
     """
     # 1. Parse; argparse prints usage errors itself and exits with status 2 (0 for --help and --version).
-    try:
-        options = build_parser().parse_args(args)
-    except SystemExit as exit_request:
-        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    options = parse_arguments(build_parser(), args)
+    if isinstance(options, int):
+        return options
     # 2. Run the job; every way it can end becomes one line and an exit status.
     progress = ProgressBar(sys.stderr, enabled=not options.quiet)
 

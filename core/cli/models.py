@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from core.cli.reporting import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, PROG, run_reporting_errors
+from core.cli.reporting import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, PROG, parse_arguments, run_reporting_errors
 from core.common.cancel import CancelToken
 from core.common.errors import (
     DiskSpaceError,
@@ -103,10 +103,9 @@ def main(args: list[str]) -> int:
     Returns:
         The exit status.
     """
-    try:
-        options = build_parser().parse_args(args)
-    except SystemExit as exit_request:
-        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    options = parse_arguments(build_parser(), args)
+    if isinstance(options, int):
+        return options
     handlers: dict[str, Callable[[argparse.Namespace, CancelToken], int]] = {
         "list": _list,
         "download": _download,

@@ -6,6 +6,7 @@ Shared by every command so they all report alike: one line on stderr for an erro
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import sys
@@ -43,6 +44,15 @@ BAD_INPUT_ERRORS: tuple[type[MoebiusError], ...] = (
     DeviceError,
 )
 """Errors caused by what the user gave the command; they exit with :data:`EXIT_BAD_INPUT`."""
+
+
+def parse_arguments(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace | int:
+    """``args`` parsed, or the exit status when argparse ended the command (a usage error it already printed:
+    2; ``--help`` or ``--version``: 0), so that a command returns its status instead of exiting the process."""
+    try:
+        return parser.parse_args(args)
+    except SystemExit as exit_request:
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
 
 
 def run_reporting_errors(

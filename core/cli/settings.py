@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from backends.device import DEVICE_ENV, PRECISION_ENV
-from core.cli.reporting import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, PROG
+from core.cli.reporting import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, PROG, parse_arguments
 from core.common.errors import SettingsError
 from core.job.options import OPTIONS, Option
 from core.job.settings import JobSettings, LoadedSettings
@@ -69,10 +69,9 @@ def main(args: list[str]) -> int:
     Args:
         args: command-line arguments after the word ``settings``.
     """
-    try:
-        options = build_parser().parse_args(args)
-    except SystemExit as exit_request:
-        return exit_request.code if isinstance(exit_request.code, int) else EXIT_BAD_INPUT
+    options = parse_arguments(build_parser(), args)
+    if isinstance(options, int):
+        return options
     if options.action == "path":
         print(settings_path())
         return EXIT_OK
