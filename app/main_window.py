@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
         if new_seed:
             settings = settings.replace(seed=None)
         request = InpaintRequest(self.current_pixels, mask.copy(), settings)
-        job = Job(request, engine=settings.engine, device=settings.device, precision=settings.precision)
+        job = Job(request)
         self.jobs.start(job)
         self.progress.setRange(0, 0)
         self.progress.setFormat("Starting…")

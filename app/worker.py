@@ -50,7 +50,8 @@ class EngineLike(Protocol):
     ) -> InpaintResult: ...
 
 
-EngineFactory = Callable[[str, str, str, ProgressCallback], EngineLike]
+EngineFactory = Callable[[str, "JobSettings", ProgressCallback], EngineLike]
+"""Loads an engine: ``(engine name, the job's settings (model variant, device, precision), progress)``."""
 """``(engine name, device, precision, progress) -> engine``; the name is already resolved from ``auto``."""
 
 _job_ids = itertools.count(1)
@@ -58,12 +59,10 @@ _job_ids = itertools.count(1)
 
 @dataclass
 class Job:
-    """One inpaint as the GUI submits it."""
+    """One inpaint as the GUI submits it: the request (whose settings name the engine, model, device and
+    precision too) and its Cancel switch."""
 
     request: InpaintRequest
-    engine: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
     cancel: CancelToken = field(default_factory=CancelToken)
     id: int = field(default_factory=lambda: next(_job_ids))
 
@@ -72,10 +71,7 @@ class Job:
 class BatchJob:
     """A prepared batch as the GUI submits it: the plan, where to run it, and its Pause and Cancel switches."""
 
-    plan: BatchPlan
-    engine: str  # already resolved from "auto": the journal records it
-    device: str = "auto"
-    precision: str = "auto"
+    plan: BatchPlan  # its settings' engine is already resolved from "auto": the journal records it
     cancel: CancelToken = field(default_factory=CancelToken)
     pause: threading.Event = field(default_factory=threading.Event)
     id: int = field(default_factory=lambda: next(_job_ids))
@@ -126,23 +122,28 @@ def panel_request(device: str, precision: str) -> Request:
     return resolve(setting_device=device, setting_precision=precision, setting_origin=ORIGIN)
 
 
-def load_core_engine(name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
-    """The real engines of :mod:`core.inpaint.engine` on the panel's device; imported here so the GUI starts
-    without torch.
+def load_core_engine(name: str, settings: JobSettings, progress: ProgressCallback) -> EngineLike:
+    """The real engines of :mod:`core.inpaint.engine`, as the settings panel set them up; imported here so the
+    GUI starts without torch.
 
     Args:
         name: ``"moebius"`` or ``"classic"``.
-        device: the settings panel's device (the environment may override it).
-        precision: the panel's precision.
+        settings: the job's settings: the model variant, and the panel's device and precision (the environment
+            may override those).
         progress: receives the loading events.
     """
     from core.inpaint.engine import load_engine
 
     if name == "classic":  # no model, always on the CPU: the device settings do not apply
         return load_engine(name, progress=progress)
-    request = panel_request(device, precision)
+    request = panel_request(settings.device, settings.precision)
     return load_engine(
-        name, device=request.device, precision=request.precision, source=request.source, progress=progress
+        name,
+        variant=settings.model_variant,
+        device=request.device,
+        precision=request.precision,
+        source=request.source,
+        progress=progress,
     )
 
 
@@ -181,14 +182,14 @@ class InferenceWorker(QObject):
         super().__init__()
         self._factory = engine_factory
         self._engine: EngineLike | None = None
-        self._engine_key: tuple[str, str, str] | None = None
+        self._engine_key: tuple[str, str, str, str] | None = None
 
-    def _engine_for(self, name: str, device: str, precision: str, progress: ProgressCallback) -> EngineLike:
+    def _engine_for(self, name: str, settings: JobSettings, progress: ProgressCallback) -> EngineLike:
         """The cached engine when it matches, else a freshly loaded one (the old model is let go first)."""
-        key = (name, device, precision)
+        key = (name, settings.model_variant, settings.device, settings.precision)
         if self._engine is None or self._engine_key != key:
             self._engine = None
-            self._engine = self._factory(name, device, precision, progress)
+            self._engine = self._factory(name, settings, progress)
             self._engine_key = key
         return self._engine
 
@@ -206,8 +207,9 @@ class InferenceWorker(QObject):
             job.cancel.raise_if_cancelled()
 
         try:
-            name, note = resolve_engine(job.engine)
-            engine = self._engine_for(name, job.device, job.precision, progress)
+            settings = job.request.settings
+            name, note = resolve_engine(settings.engine)
+            engine = self._engine_for(name, settings, progress)
             self.started.emit(job.id, engine.name)
             began = time.perf_counter()
             result = engine.inpaint(job.request, progress, job.cancel)
@@ -252,7 +254,8 @@ class InferenceWorker(QObject):
         try:
             engine = None
             if job.plan.needs_engine:
-                engine = self._engine_for(job.engine, job.device, job.precision, loading)
+                settings = job.plan.options.settings
+                engine = self._engine_for(settings.engine, settings, loading)
                 self.started.emit(job.id, engine.name)
 
             def on_progress(report: BatchProgress) -> None:

@@ -28,6 +28,7 @@ from core.common.cancel import CancelToken
 from core.common.progress import ProgressCallback, ProgressEvent
 from core.inpaint.result import InpaintResult
 from core.job.request import InpaintRequest
+from core.job.settings import JobSettings
 
 U8 = npt.NDArray[np.uint8]
 Colour = tuple[int, int, int]
@@ -79,6 +80,7 @@ class FakeEngine:
         self.plan = plan
         self.requests: list[InpaintRequest] = []
         self.factory_calls: list[tuple[str, str, str]] = []  # (engine name, device, precision) per load
+        self.factory_settings: list[JobSettings] = []  # the job settings each load was given
         self.failure: Exception | None = None  # raised by every call while set
         self.held = threading.Event()  # set while a call waits at its hold
         self._release = threading.Event()
@@ -106,11 +108,12 @@ class FakeEngine:
         self._hold_step = 0
         self._release.set()
 
-    def factory(self) -> Callable[[str, str, str, ProgressCallback], FakeEngine]:
+    def factory(self) -> Callable[[str, JobSettings, ProgressCallback], FakeEngine]:
         """An engine factory for :class:`app.worker.InferenceService` that always returns this engine."""
 
-        def make(name: str, device: str, precision: str, progress: ProgressCallback) -> FakeEngine:
-            self.factory_calls.append((name, device, precision))
+        def make(name: str, settings: JobSettings, progress: ProgressCallback) -> FakeEngine:
+            self.factory_calls.append((name, settings.device, settings.precision))
+            self.factory_settings.append(settings)
             return self
 
         return make

@@ -19,6 +19,7 @@ from app.editor.runner import StepPace
 from app.main_window import MainWindow
 from core.common.cancel import CancelToken
 from core.common.progress import ProgressCallback, ProgressEvent
+from core.job.settings import JobSettings
 
 __all__ = ["FILL", "FakeEngine"]  # shared with test_editor_review
 
@@ -343,7 +344,7 @@ def test_run_without_a_mask_explains(editor: MainWindow, engine: FakeEngine, tmp
 def test_engine_errors_are_shown(qtbot: QtBot, tmp_path: Path) -> None:
     from core.common.errors import ModelNotInstalledError
 
-    def broken(name: str, device: str, precision: str, progress: ProgressCallback) -> FakeEngine:
+    def broken(name: str, settings: JobSettings, progress: ProgressCallback) -> FakeEngine:
         raise ModelNotInstalledError("The Moebius model is not installed.", hint="Download it first.")
 
     window = MainWindow(engine_factory=broken)

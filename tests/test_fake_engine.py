@@ -99,5 +99,6 @@ def test_fails_when_told_to() -> None:
         engine.inpaint(request())
     assert len(engine.requests) == 1
     factory = engine.factory()
-    assert factory("moebius", "cpu", "float32", lambda event: None) is engine
-    assert engine.factory_calls == [("moebius", "cpu", "float32")]
+    settings = JobSettings(device="cpu", precision="float32", model_variant="ft_ffhq")
+    assert factory("moebius", settings, lambda event: None) is engine
+    assert engine.factory_calls == [("moebius", "cpu", "float32")] and engine.factory_settings == [settings]

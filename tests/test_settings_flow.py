@@ -135,6 +135,25 @@ def test_the_panels_settings_reach_the_engine(qtbot: QtBot, tmp_path: Path) -> N
     window.shutdown()
 
 
+def test_a_saved_model_variant_chooses_the_weights_the_editor_loads(qtbot: QtBot, tmp_path: Path) -> None:
+    """A setting without a widget (set with `settings set`) still travels with the job to the engine loader."""
+    from app.main_window import MainWindow
+
+    save_settings(JobSettings(engine="moebius", model_variant="ft_celebahq"))
+    fake = FakeEngine()
+    window = MainWindow(engine_factory=fake.factory())
+    qtbot.addWidget(window)
+    photo = tmp_path / "portrait.png"
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(photo)
+    assert window.open_image(photo)
+    window.canvas.mask_array[40:60, 50:80] = 255
+    window.run_inpaint()
+    qtbot.waitUntil(lambda: window.pending_result is not None, timeout=10_000)
+    assert [settings.model_variant for settings in fake.factory_settings] == ["ft_celebahq"]
+    assert fake.requests[0].settings.model_variant == "ft_celebahq"
+    window.shutdown()
+
+
 # -- where the device came from --------------------------------------------------------------------------------
 
 
@@ -154,7 +173,7 @@ def test_a_real_engine_from_the_panel_says_so(tmp_path: Path, monkeypatch: pytes
 
     write_tiny_model(tmp_path / "models")
     monkeypatch.setenv("MOEBIUS_STUDIO_MODELS", str(tmp_path / "models"))
-    engine = load_core_engine("moebius", "cpu", "exact", lambda event: None)
+    engine = load_core_engine("moebius", JobSettings(device="cpu", precision="exact"), lambda event: None)
     assert engine.device.reason.endswith(  # type: ignore[attr-defined]
         "[device from the settings panel; precision from the settings panel]"
     )

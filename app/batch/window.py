@@ -409,7 +409,7 @@ class BatchWindow(QWidget):
         notes = ([fallback] if fallback else []) + plan.notes
         self.show_note(" ".join(notes))
         self._begin(plan)
-        job = BatchJob(plan, engine, device=settings.device, precision=settings.precision)
+        job = BatchJob(plan)
         self.job = self.service.submit_batch(job)
         self._update_controls()
         return job

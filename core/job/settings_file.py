@@ -52,7 +52,8 @@ def load_settings(path: Path | None = None) -> LoadedSettings:
             if isinstance(data, dict):
                 loaded = settings_from_dict(data, lenient=True)
                 # Say which file: the user reads these as notes of a command that was given no such value.
-                return replace(loaded, warnings=[f"In the settings file {path}: {warning}" for warning in loaded.warnings])
+                named = [f"In the settings file {path}: {warning}" for warning in loaded.warnings]
+                return replace(loaded, warnings=named)
             problem = "does not hold a JSON object"
     return LoadedSettings(JobSettings(), [f"The settings file {path} {problem}. Using the defaults."])
 
