@@ -1,10 +1,14 @@
 """The editor window: puts the editor's parts together around one :class:`~app.editor.document.EditorDocument`.
 
 The document holds what is being edited (pixels, mask, undo, saved state, results); the window shows it with
-the canvas (:mod:`app.editor.canvas`), drives its review (:mod:`app.editor.review`), runs inpaint jobs
-(:mod:`app.editor.runner`), opens and saves files (:mod:`app.editor.files`), and holds the actions, menus and
-tool bar (:mod:`app.editor.actions`, :mod:`app.editor.toolbar`), the settings panel, the status bar and the
-other windows (Batch, Models). The questions it asks the user are separate methods so tests can answer them.
+the canvas (:mod:`app.editor.canvas`), drives its review and the results band under the canvas
+(:mod:`app.editor.review`, :mod:`app.editor.results_panel`), runs inpaint jobs and variations
+(:mod:`app.editor.inpaint_flow`, :mod:`app.editor.runner`) with the expected time shown before
+(:mod:`app.editor.estimate_view`), selects objects (:mod:`app.editor.selection_tool`), opens and saves files
+(:mod:`app.editor.files`), and holds the actions, menus and tool bar (:mod:`app.editor.actions`,
+:mod:`app.editor.toolbar`), the settings panel, the status bar (:mod:`app.editor.status_bar`) and the other
+windows (Batch, Models). It is sized to its screen and nothing in it resizes it later (:mod:`app.fitting`).
+The questions it asks the user are separate methods so tests can answer them.
 """
 
 from __future__ import annotations
@@ -13,15 +17,23 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence, QUndoStack
+from PySide6.QtCore import QEvent, QMimeData, QSize, Qt, QTimer
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -29,29 +41,32 @@ from PySide6.QtWidgets import (
 from app.about import about_text
 from app.batch.inputs import batch_inputs
 from app.batch.window import BatchWindow
+from app.drops import accept_as_copy
 from app.editor.actions import EditorActions
 from app.editor.canvas import Canvas
 from app.editor.canvas_view import CanvasView
 from app.editor.document import EditorDocument, default_output_path
+from app.editor.estimate_view import EstimateView
 from app.editor.files import IMAGE_SUFFIXES, PhotoFiles
-from app.editor.history import ReviewedResult
+from app.editor.history import ReviewedResult, uses_seed
+from app.editor.inpaint_flow import BATCH_BUSY, InpaintFlow
 from app.editor.photo_loader import LoadedPhoto, MaskSource
-from app.editor.recent import recent_files, remember_recent, window_settings
+from app.editor.recent import recent_files, recent_labels, remember_recent
 from app.editor.review import ReviewController
-from app.editor.runner import JobRunner, progress_text
+from app.editor.runner import JobRunner
+from app.editor.selection_tool import ObjectSelection
+from app.editor.status_bar import EditorStatus
 from app.editor.toolbar import EditorToolBar
+from app.editor.window_state import restore_window, save_window
 from app.models_dialog import ModelsDialog
 from app.settings_panel import SettingsPanel
 from app.theme import banner_style
 from app.worker import EngineFactory, InferenceService, Job
-from core.common.progress import ProgressEvent
-from core.inpaint.result import InpaintResult
-from core.job.request import InpaintRequest
 from core.photo.photo import Photo
 
 APP_TITLE = "Moebius Studio"
 DEVICE_PROBE_DELAY_MS = 1500
-BATCH_BUSY = "A batch is running, so Inpaint waits until it ends; File → Batch… shows its progress."
+PREFERRED_SIZE = QSize(1600, 1000)  # on a screen with room for it; smaller screens get what they have
 U8 = npt.NDArray[np.uint8]
 
 
@@ -79,6 +94,7 @@ class MainWindow(QMainWindow):
         self.files = PhotoFiles(self.document, self, self)
         self.panel = SettingsPanel()
         self.review = ReviewController(self.document, self.canvas, self.jobs, self, self)
+        self.selection = ObjectSelection(self.document, self, self)
 
         # 2. The central column: banners, the canvas with its scroll bars, the results strip, the review bar.
         central = QWidget()
@@ -98,28 +114,36 @@ class MainWindow(QMainWindow):
         self.canvas_view = CanvasView(self.canvas)
         for part, stretch in ((self.banner, 0), (self.message, 0), (self.canvas_view, 1)):
             layout.addWidget(part, stretch)
-        layout.addWidget(self.review.strip)
-        layout.addWidget(self.review.bar)
+        layout.addWidget(self.review.panel)  # the results strip and the review bar, shown with a photo
+        self.review.panel.hide()
         self.setCentralWidget(central)
         self.settings_dock = QDockWidget("Settings", self)
         self.settings_dock.setObjectName("SettingsDock")
-        self.settings_dock.setWidget(self.panel)
+        # In a scroll area: on a low screen the panel scrolls instead of making the window taller than it.
+        scroller = QScrollArea()
+        scroller.setWidget(self.panel)
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setMinimumWidth(self.panel.minimumSizeHint().width() + scroller.verticalScrollBar().sizeHint().width())
+        self.settings_dock.setWidget(scroller)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
 
-        # 3. The status bar.
-        self.size_label = QLabel("No photo")
-        self.zoom_label = QLabel("")
-        self.device_label = QLabel("")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        # While a batch runs the editor cannot inpaint (its job would wait behind the whole batch); this says so.
-        self.batch_label = QLabel(BATCH_BUSY)
-        self.batch_label.setObjectName("BatchRunningLabel")
-        self.batch_label.hide()
-        for widget in (self.batch_label, self.progress, self.size_label, self.zoom_label, self.device_label):
-            self.statusBar().addPermanentWidget(widget)
+        # 3. The status bar (size, mask coverage, zoom, device, progress, the batch note).
+        self.status = EditorStatus(self.statusBar(), self.document, BATCH_BUSY)
+        self.size_label, self.mask_label, self.zoom_label = (
+            self.status.size_label,
+            self.status.mask_label,
+            self.status.zoom_label,
+        )
+        self.device_label, self.progress, self.batch_label = (
+            self.status.device_label,
+            self.status.progress,
+            self.status.batch_label,
+        )
+        self.flow = InpaintFlow(self, self.document, self.service, self.jobs, self.review, self.panel, self.status)
+        settings, engine = (lambda: self.panel.settings), (lambda: self.panel.engine_name)
+        self.estimates = EstimateView(self.document, self.service, settings, engine, self.review.bar, self)
 
         # 4. Actions, menus and the tool bar.
         self.commands = EditorActions(self, self, self.document, self.canvas)
@@ -132,9 +156,9 @@ class MainWindow(QMainWindow):
         self.addToolBar(self.tool_bar)
 
         self._connect()
-        self._restore_window()
+        restore_window(self, self.canvas, self.tool_bar.opacity_slider, PREFERRED_SIZE)
         self.update_model_banner()
-        self._update_actions()
+        self.update_actions()
         if self.panel.load_warnings:
             self.show_message(" ".join(self.panel.load_warnings))
         # Asking torch about devices imports it (seconds): done in the worker, a moment after the window and
@@ -146,22 +170,23 @@ class MainWindow(QMainWindow):
         bar.accept_button.clicked.connect(self.accept_result)
         bar.discard_button.clicked.connect(self.discard_result)
         bar.again_button.clicked.connect(self.run_again)
+        bar.run_button.clicked.connect(self.run_inpaint)
+        bar.variations_button.clicked.connect(self.run_variations)
+        bar.cancel_button.clicked.connect(self.cancel_run)
+        bar.fewer_button.clicked.connect(self._use_fewer_steps)
         self.canvas.zoom_changed.connect(lambda zoom: self.zoom_label.setText(f"{zoom:.0%}"))
-        self.document.changed.connect(self._update_actions)
-        self.document.undo_stack.indexChanged.connect(self._update_actions)
+        self.canvas.object_box_drawn.connect(self.selection.select)
+        self.document.changed.connect(self.update_actions)
+        self.document.undo_stack.indexChanged.connect(self.update_actions)
         self.files.loaded.connect(self._show_loaded)
         self.files.loading_started.connect(self._loading_started)
-        self.files.loading_ended.connect(self._hide_progress)
-        self.panel.changed.connect(lambda _settings: self.update_model_banner())
-        self.panel.device_changed.connect(self.service.describe_device)
-        self.service.jobs_changed.connect(self._update_actions)
+        self.files.loading_ended.connect(self.hide_progress)
+        self.panel.changed.connect(self._settings_changed)
+        self.panel.variations_changed.connect(lambda _count: self.update_actions())
+        self.panel.device_changed.connect(lambda: self.service.describe_device(self.panel.settings))
+        self.service.jobs_changed.connect(self.update_actions)
         self.service.worker.device_described.connect(self._device_described)
-        self.jobs.started.connect(lambda engine: self.statusBar().showMessage(f"Inpainting with {engine}…"))
-        self.jobs.progressed.connect(self._job_progressed)
-        self.jobs.ended.connect(self._job_ended)
-        self.jobs.finished.connect(self._job_finished)
-        self.jobs.failed.connect(self._job_failed)
-        self.jobs.cancelled.connect(lambda: self.statusBar().showMessage("Cancelled."))
+        self.jobs.ended.connect(lambda: self.estimates.schedule(again=True))  # the run's time was recorded
 
     # -- what the rest of the app and the tests read -----------------------------------------------------------
 
@@ -207,56 +232,22 @@ class MainWindow(QMainWindow):
 
     # -- window state ----------------------------------------------------------------------------------------
 
-    def _restore_window(self) -> None:
-        store = window_settings()
-        geometry = store.value("geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1200, 800)
-        state = store.value("state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        colour = QColor(str(store.value("overlay_colour", "")))
-        if colour.isValid():
-            self.canvas.overlay_colour = colour
-        opacity = store.value("overlay_opacity")
-        if opacity is not None:
-            self.tool_bar.opacity_slider.setValue(int(str(opacity)))
-        size = store.value("brush_size")
-        if size is not None:
-            self.canvas.set_brush_size(int(str(size)))
-        hardness = store.value("brush_hardness")
-        if hardness is not None:
-            self.canvas.set_hardness(float(str(hardness)))
-
-    def _save_window(self) -> None:
-        store = window_settings()
-        store.setValue("geometry", self.saveGeometry())
-        store.setValue("state", self.saveState())
-        store.setValue("overlay_colour", self.canvas.overlay_colour.name())
-        store.setValue("overlay_opacity", self.tool_bar.opacity_slider.value())
-        store.setValue("brush_size", self.canvas.brush_size)
-        store.setValue("brush_hardness", self.canvas.hardness)
-        store.sync()
-
     def recent_files(self) -> list[str]:
         return recent_files()
 
     def _rebuild_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = recent_files()
-        for item in recent:
-            action = self.recent_menu.addAction(Path(item).name)
+        for item, label in zip(recent, recent_labels(recent), strict=True):
+            action = self.recent_menu.addAction(label)
             action.setToolTip(item)
             action.triggered.connect(lambda _checked=False, item=item: self.open_image(Path(item)))
         self.recent_menu.setEnabled(bool(recent))
 
     def update_model_banner(self) -> None:
         """Say clearly when the Moebius weights are missing and the classic fill is used instead."""
-        from core.weights.registry import find_model
-
-        if self.panel.settings.engine != "classic" and find_model() is None:
+        self.panel.refresh_engine()  # which engine "auto" runs follows the installed weights
+        if self.panel.settings.engine != "classic" and self.panel.engine_name == "classic":
             self.banner.setText(
                 "The Moebius model is not installed, so inpainting uses the built-in classic fill, which suits "
                 "small spots. Install it with Help → Models…, or run: moebius-inpaint models download"
@@ -276,17 +267,48 @@ class MainWindow(QMainWindow):
             self.apply_banner_colours()
         super().changeEvent(event)
 
-    def _update_actions(self) -> None:
+    def _settings_changed(self) -> None:
+        self.update_model_banner()
+        self.estimates.schedule()
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        """Enable what may be done now, and let the title and the results band follow the document."""
         running, reviewing, batch = self.jobs.running, self.pending_result is not None, self.service.batch_running
-        self.commands.update_enabled(
-            has_photo=self.document.has_photo, running=running, reviewing=reviewing, batch=batch, batch_tip=BATCH_BUSY
+        entry = self.document.reviewed
+        # Another seed changes nothing for an engine without one (the classic fill): no button that repeats it.
+        seeded = uses_seed(entry.engine) if entry is not None else uses_seed(self.panel.engine_name)
+        commands = self.commands
+        commands.update_enabled(
+            has_photo=self.document.has_photo,
+            running=running,
+            reviewing=reviewing,
+            batch=batch,
+            batch_tip=BATCH_BUSY,
+            seeded=seeded,
         )
-        again = self.review.bar.again_button
-        again.setEnabled(reviewing and not running and not batch)
-        again.setToolTip(BATCH_BUSY if batch else "")
+        bar = self.review.bar
+        count = self.panel.variations
+        commands.variations.setText(f"&Variations ({count})")
+        bar.variations_button.setText(f"{count} Variations")
+        bar.follow(commands)
+        unseeded = "The classic fill has no seed: another run gives the same picture."
+        bar.again_button.setToolTip(BATCH_BUSY if batch else "" if seeded else unseeded)
+        bar.variations_button.setToolTip(BATCH_BUSY if batch else commands.variations.toolTip() if seeded else unseeded)
         self.batch_label.setVisible(batch)
-        # The title stays the app's name (the photo is named in the status bar); a star marks unsaved results.
-        self.setWindowTitle(f"{APP_TITLE} *" if self.has_unsaved_changes else APP_TITLE)
+        self.review.panel.setVisible(self.document.has_photo)
+        # The photo's name, and Qt's mark of unsaved changes (a star, or the platform's own sign).
+        path = self.document.path
+        self.setWindowTitle(f"{path.name}[*] — {APP_TITLE}" if path is not None else APP_TITLE)
+        self.setWindowModified(self.has_unsaved_changes)
+
+    def model_banner_shown(self) -> bool:
+        return self.banner.isVisible()
+
+    def _use_fewer_steps(self) -> None:
+        """The review bar's offer: set the steps it suggested (saved like any change in the panel)."""
+        if self.review.bar.fewer_steps is not None:
+            self.panel.steps.setValue(self.review.bar.fewer_steps)
 
     # -- the views the editor's parts use (ReviewView, FilesView) ----------------------------------------------
 
@@ -297,6 +319,14 @@ class MainWindow(QMainWindow):
 
     def show_status(self, text: str) -> None:
         self.statusBar().showMessage(text)
+
+    def show_busy(self, text: str) -> None:
+        """Show that something is being worked on off the GUI thread (``""``: nothing any more)."""
+        self.canvas.setCursor(Qt.CursorShape.BusyCursor if text else Qt.CursorShape.CrossCursor)
+        if text:
+            self.status.show_busy(text)
+        else:
+            self.hide_progress()
 
     def mask_wanted(self) -> bool:
         return self.commands.show_mask.isChecked()
@@ -347,13 +377,12 @@ class MainWindow(QMainWindow):
         return self.files.open_image(path, mask)
 
     def _loading_started(self, name: str) -> None:
+        self.status.show_busy("Opening…")  # decoding has no steps to count
         self.statusBar().showMessage(f"Opening {name}…")
-        self.progress.setRange(0, 0)  # busy indicator: decoding has no steps to count
-        self.progress.setFormat("Opening…")
-        self.progress.show()
 
-    def _hide_progress(self) -> None:
-        if not self.jobs.running and not self.files.loading:
+    def hide_progress(self) -> None:
+        """Hide the progress bar unless a job, a decoding or a selection still shows it."""
+        if not self.jobs.running and not self.files.loading and not self.selection.busy:
             self.progress.hide()
 
     def _show_loaded(self, loaded: LoadedPhoto) -> None:
@@ -366,7 +395,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{loaded.path.name}{note}")
         remember_recent(loaded.path)
         self._rebuild_recent_menu()
-        self._update_actions()
+        self.update_actions()
 
     def maybe_keep_changes(self) -> bool:
         """Before the photo goes away: ask about unsaved results. Returns false to keep the current photo."""
@@ -397,74 +426,23 @@ class MainWindow(QMainWindow):
 
     def run_inpaint(self, *, new_seed: bool = False) -> Job | None:
         """Queue an inpaint of the current mask; returns the job, or ``None`` when there is nothing to do."""
-        if self.current_pixels is None or self.jobs.running:
-            return None
-        if self.service.batch_running:
-            self.show_message(BATCH_BUSY)  # never a job that waits unseen behind the whole batch
-            return None
-        if self.pending_result is not None:
-            self.review.close()  # the result stays in the history
-        mask = self.document.mask
-        if not mask.any():
-            self.show_message("Paint over what should be removed first (the brush is B; [ and ] change its size).")
-            return None
-        self.show_message("")
-        settings = self.panel.settings
-        if new_seed:
-            settings = settings.replace(seed=None)
-        request = InpaintRequest(self.current_pixels, mask.copy(), settings)
-        job = Job(request)
-        self.jobs.start(job)
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("Starting…")
-        self.progress.show()
-        self.statusBar().showMessage("Inpainting…")
-        self._update_actions()
-        return job
+        return self.flow.run(new_seed=new_seed)
+
+    def run_variations(self) -> Job | None:
+        """Queue one job that makes the panel's number of variations, each with a new seed."""
+        return self.flow.run(variations=self.panel.variations)
 
     def run_again(self) -> Job | None:
         """Run the reviewed result's mask again with a fresh random seed; the result stays in the history."""
-        if self.pending_result is None:
-            return None
-        if self.service.batch_running:  # before the review closes: the result stays under review
-            self.show_message(BATCH_BUSY)
-            return None
-        self.review.prepare_variation()
-        return self.run_inpaint(new_seed=True)
+        return self.flow.run_again()
 
     def cancel_run(self) -> None:
         """Stop the running job within a step."""
-        if self.jobs.cancel():
-            self.progress.setFormat("Cancelling…")
-            self.statusBar().showMessage("Cancelling…")
+        self.flow.cancel()
 
-    def _job_progressed(self, event: ProgressEvent) -> None:
-        if event.total > 0:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(event.step)
-        else:
-            self.progress.setRange(0, 0)
-        self.progress.setFormat(progress_text(event, self.jobs.pace.time_left(event)))
-
-    def _job_ended(self) -> None:
-        self._hide_progress()
-        self._update_actions()
-
-    def _job_finished(self, request: InpaintRequest, result: InpaintResult) -> None:
-        if self.review.add_result(request, result) is None:
-            return  # the photo changed while the job ran
-        # The banner already says when the classic engine stands in for a missing model.
-        warnings = [w for w in result.warnings if not (self.banner.isVisible() and "not installed" in w)]
-        if self.document.history.last_note:
-            warnings.append(self.document.history.last_note)
-        if warnings:
-            self.show_message(" ".join(warnings))
-        self.statusBar().showMessage("Done: accept, discard or try another seed.")
-        self._update_actions()
-
-    def _job_failed(self, message: str) -> None:
-        self.show_message(message)
-        self.statusBar().showMessage("Inpaint failed.")
+    def expand_for_shadow(self) -> bool:
+        """Grow the mask downward to take in the shadow of the object it covers (off the GUI thread)."""
+        return self.selection.expand_for_shadow()
 
     def _device_described(self, text: str) -> None:
         self.panel.set_device_text(text)
@@ -508,23 +486,23 @@ class MainWindow(QMainWindow):
         return None
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if batch_inputs(event.mimeData()) or self.dropped_photo(event.mimeData()) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        # Always as a copy (app.drops): a photo dropped from a file manager must stay where it is.
+        mime = event.mimeData()
+        accept_as_copy(event, bool(batch_inputs(mime)) or self.dropped_photo(mime) is not None)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        accept_as_copy(event)  # the source may propose Move again as modifier keys change during the drag
 
     def dropEvent(self, event: QDropEvent) -> None:
         # A folder, or several photos, is a batch; one photo opens in the editor.
         inputs = batch_inputs(event.mimeData())
         if inputs:
-            event.acceptProposedAction()
-            QTimer.singleShot(0, lambda: self.show_batch(inputs))
+            if accept_as_copy(event):
+                QTimer.singleShot(0, lambda: self.show_batch(inputs))
             return
         path = self.dropped_photo(event.mimeData())
-        if path is None:
-            event.ignore()
+        if not accept_as_copy(event, path is not None) or path is None:
             return
-        event.acceptProposedAction()
         # Opened after the drop returns, so a question dialog does not block the source application.
         QTimer.singleShot(0, lambda: self.open_image(path))
 
@@ -551,7 +529,7 @@ class MainWindow(QMainWindow):
         """Open the Models dialog (one at a time, not modal, so the editor stays usable meanwhile)."""
         if self.models_dialog is None:
             self.models_dialog = ModelsDialog(self)
-            self.models_dialog.models_changed.connect(self.update_model_banner)
+            self.models_dialog.models_changed.connect(self._settings_changed)
         self.models_dialog.refresh()
         self.models_dialog.show()
         self.models_dialog.raise_()
@@ -575,7 +553,7 @@ class MainWindow(QMainWindow):
         if not self.may_stop_batch() or not self.maybe_keep_changes():
             event.ignore()
             return
-        self._save_window()
+        save_window(self, self.canvas, self.tool_bar.opacity_slider)
         self.shutdown()
         super().closeEvent(event)
 
@@ -585,6 +563,7 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None:
             self.models_dialog.shutdown()
         self.files.shutdown()
+        self.selection.shutdown()
 
 
-__all__ = ["APP_TITLE", "MainWindow", "default_output_path"]
+__all__ = ["APP_TITLE", "BATCH_BUSY", "MainWindow", "default_output_path"]

@@ -94,6 +94,8 @@ def import_task(path: Path) -> Task:
         report = import_models(path, cancel=cancel)
         notes = [f"Installed {item.path.name}" for item in report.installed]
         notes += [f"Refused {p.name}: {error.user_message()}" for p, error in report.failed]
+        if report.refused:
+            notes.append("Nothing from this import was installed")
         return "; ".join(notes) or "Nothing to import was found there."
 
     return run

@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.window_store import window_settings
 from core.common.errors import SettingsError
 from core.job.engines import ENGINES
-from core.job.options import JOB, OPTIONS, Choice, Number, Option, Seed, Switch, WholeNumber
+from core.job.options import JOB, OPTIONS, VARIATIONS, Choice, Number, Option, Seed, Switch, WholeNumber
 from core.job.settings import JobSettings
 from core.job.settings_file import load_settings, save_settings
 
@@ -228,11 +229,30 @@ def panel_settings() -> list[Option[Any]]:
     return [option for option in OPTIONS.values() if option.label is not None and option.scope == JOB]
 
 
+def installed_engine() -> str:
+    """The engine ``auto`` runs now: Moebius when its weights are installed, else classic (a look at the disk)."""
+    from core.weights.registry import find_model
+
+    return "moebius" if find_model() is not None else "classic"
+
+
+def not_used_tip(label: str) -> str:
+    """Why a setting is greyed out: the engine that will run does not use it."""
+    return f"The {label} fill does not use this setting."
+
+
 class SettingsPanel(QWidget):
-    """Edits :class:`JobSettings`; every change is saved at once (the CLI sees it too)."""
+    """Edits :class:`JobSettings`; every change is saved at once (the CLI sees it too).
+
+    The settings an engine does not use (by its capability flags in :data:`core.job.engines.ENGINES`) are
+    greyed out for the engine that will run, ``auto`` included: without the Moebius weights that is the classic
+    fill, which has no steps, guidance or seed. :attr:`variations` (how many results the Variations button
+    makes) is declared with the others but kept with the window's state, since no job in core reads it.
+    """
 
     changed = Signal(object)  # JobSettings
     device_changed = Signal()  # device or precision edited: the "Uses" line should be asked for again
+    variations_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -240,6 +260,7 @@ class SettingsPanel(QWidget):
         self.load_warnings = loaded.warnings
         self._settings = loaded.settings
         self._loading = True
+        self._installed = installed_engine()
 
         # 1. One field per setting, made from its declaration.
         self.fields: dict[str, Field] = {option.name: make_field(option) for option in panel_settings()}
@@ -257,6 +278,8 @@ class SettingsPanel(QWidget):
         self.grain_match = self._field("grain_match", SwitchField).box
         self.device_choice = self._field("device", ChoiceField).combo
         self.precision = self._field("precision", ChoiceField).combo
+        self.variations_field = WholeNumberField(VARIATIONS)
+        self.variations_spin = self.variations_field.spin
         self.device = QLabel("checking…")
         self.device.setWordWrap(True)
         self.device.setToolTip("What a job would use with these settings, and why (reported by the inference thread).")
@@ -270,6 +293,7 @@ class SettingsPanel(QWidget):
         for name, field in self.fields.items():
             label = "" if isinstance(field, SwitchField) else mnemonics.get(name, field.option.label or name)
             form.addRow(label, field.widget)
+        form.addRow(VARIATIONS.label or VARIATIONS.name, self.variations_field.widget)
         form.addRow("Uses", self.device)
         form.addRow("", self.problem)
         focusable = [w for field in self.fields.values() for w in self._focusable(field)]
@@ -279,6 +303,8 @@ class SettingsPanel(QWidget):
         self._show(self._settings)
         for field in self.fields.values():
             field.on_change(self._edited)
+        self.variations_field.show(stored_variations())
+        self.variations_field.on_change(self._variations_edited)
         self._loading = False
 
     def _field(self, name: str, kind: type[Any]) -> Any:
@@ -299,15 +325,41 @@ class SettingsPanel(QWidget):
             field.show(getattr(settings, name))
         self._update_enabled()
 
+    @property
+    def engine_name(self) -> str:
+        """The engine a job with these settings runs: the chosen one, or the one ``auto`` picks now."""
+        chosen = str(self.engine.currentData())
+        return self._installed if chosen == "auto" else chosen
+
+    @property
+    def variations(self) -> int:
+        """How many results the Variations button makes."""
+        return int(self.variations_spin.value())
+
+    def refresh_engine(self) -> None:
+        """Look again which engine ``auto`` picks (after weights were installed or removed)."""
+        self._installed = installed_engine()
+        self._update_enabled()
+
     def _update_enabled(self) -> None:
-        info = ENGINES.get(str(self.engine.currentData()))
-        self.steps.setEnabled(info is None or info.uses_steps)
-        self.guidance.setEnabled(info is None or info.uses_guidance)
-        self.seed.setEnabled(not self.random_seed.isChecked())
+        info = ENGINES[self.engine_name]
+        applies = {
+            self.steps: info.uses_steps,
+            self.guidance: info.uses_guidance,
+            self.seed: info.uses_seed,
+            self.random_seed: info.uses_seed,
+            self.variations_spin: info.uses_seed,  # variations differ by their seeds only
+            self.device_choice: info.needs_weights,  # the classic fill runs on the CPU without a model
+            self.precision: info.needs_weights,
+        }
+        for widget, used in applies.items():
+            widget.setEnabled(used and not (widget is self.seed and self.random_seed.isChecked()))
+            tip = widget.property("declared_tip")
+            if tip is None:  # the declaration's tooltip, kept for when the setting applies again
+                tip = widget.toolTip()
+                widget.setProperty("declared_tip", tip)
+            widget.setToolTip(str(tip) if used else f"{tip}\n{not_used_tip(info.label)}")
         self.colour_strength.setEnabled(self.colour_match.isChecked())
-        uses_model = info is None or info.needs_weights  # the classic fill runs on the CPU without a model
-        self.device_choice.setEnabled(uses_model)
-        self.precision.setEnabled(uses_model)
 
     def _edited(self) -> None:
         if self._loading:
@@ -329,5 +381,24 @@ class SettingsPanel(QWidget):
             self.device.setText("checking…")
             self.device_changed.emit()
 
+    def _variations_edited(self) -> None:
+        if not self._loading:
+            store_variations(self.variations)
+            self.variations_changed.emit(self.variations)
+
     def set_device_text(self, text: str) -> None:
         self.device.setText(text)
+
+
+def stored_variations() -> int:
+    """The saved number of variations (the declaration's default when none is saved or it is out of range)."""
+    try:
+        return VARIATIONS.check(int(str(window_settings().value(VARIATIONS.name, VARIATIONS.default))))
+    except (SettingsError, ValueError):
+        return VARIATIONS.default
+
+
+def store_variations(count: int) -> None:
+    store = window_settings()
+    store.setValue(VARIATIONS.name, VARIATIONS.check(count))
+    store.sync()

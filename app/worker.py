@@ -7,6 +7,13 @@ cancels a job by setting the token directly, so a cancel never waits behind the 
 The engine is loaded on the first job and kept for the next ones; loading the Moebius model takes seconds, a
 job with it loaded only the denoising time. Tests inject an ``engine_factory`` that returns a fake engine.
 
+A job may ask for several variations (:attr:`Job.variations`): the worker runs the request once per freshly
+drawn seed on the same loaded engine and reports each result as it comes (:attr:`InferenceWorker.produced`),
+so one click gives N results to choose from and a cancel keeps the ones already made. After every diffusion
+run the measured time is recorded (:func:`core.inpaint.estimate.record_job`), and :meth:`InferenceWorker.estimate`
+answers "how long would this mask take here" from those records, in this thread, because finding the device
+may import torch.
+
 A batch (:class:`BatchJob`) runs in the same thread with the same cached engine, so a folder of photos loads
 the model once and an editor job and a batch never hold two models. The worker iterates core's
 :func:`~core.batch.run_batch` generator and reports every file as it ends; Pause and Cancel are a
@@ -15,7 +22,10 @@ the model once and an editor job and a batch never hold two models. The worker i
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import logging
+import secrets
 import threading
 import time
 import traceback
@@ -24,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
@@ -35,9 +47,12 @@ from core.job.request import InpaintRequest
 if TYPE_CHECKING:
     from backends.device import Request
     from core.batch import BatchPlan, BatchProgress, FileResult
+    from core.inpaint.device import DeviceInfo
     from core.job.settings import JobSettings
 
+log = logging.getLogger(__name__)
 THUMBNAIL_EDGE = 192  # pixels of the long side of a review thumbnail
+SEED_RANGE = 2**31  # variations draw their seeds like the engine draws a random one: short enough to type
 
 
 class EngineLike(Protocol):
@@ -60,11 +75,62 @@ _job_ids = itertools.count(1)
 @dataclass
 class Job:
     """One inpaint as the GUI submits it: the request (whose settings name the engine, model, device and
-    precision too) and its Cancel switch."""
+    precision too), how many variations to make of it, and its Cancel switch.
+
+    With ``variations`` > 1 every run gets a freshly drawn seed (the request's own seed is not used), so each
+    click of Variations gives new pictures; each result carries its seed, so any of them can be made again.
+    """
 
     request: InpaintRequest
     cancel: CancelToken = field(default_factory=CancelToken)
     id: int = field(default_factory=lambda: next(_job_ids))
+    variations: int = 1
+
+
+def variation_requests(request: InpaintRequest, count: int) -> list[InpaintRequest]:
+    """The requests of a job of ``count`` variations: the request itself, or one per freshly drawn seed."""
+    if count <= 1:
+        return [request]
+    seeds: list[int] = []
+    while len(seeds) < count:  # distinct seeds: two equal ones would give the same picture twice
+        seed = secrets.randbelow(SEED_RANGE)
+        if seed not in seeds:
+            seeds.append(seed)
+    return [dataclasses.replace(request, settings=request.settings.replace(seed=seed)) for seed in seeds]
+
+
+@dataclass(frozen=True)
+class EstimateAsk:
+    """A question for the worker: how long would a run of ``mask`` with ``settings`` take on their device?
+
+    Args:
+        id: answers carry it; the worker skips questions a newer one has replaced.
+        mask: a copy of the mask (the editor's own array changes under the brush).
+        settings: the job's settings, their engine resolved (``auto`` is already ``moebius``).
+        fewer_steps: a smaller number of steps to estimate as well, or ``None``.
+    """
+
+    id: int
+    mask: npt.NDArray[np.uint8]
+    settings: JobSettings
+    fewer_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class EstimateAnswer:
+    """The worker's answer to an :class:`EstimateAsk` (``core.inpaint.estimate.Estimate`` objects).
+
+    Args:
+        estimate: the expected run with the asked settings.
+        fewer: the run with the asked fewer steps, or ``None``.
+        fewer_steps: those steps.
+        backend: the device it runs on as the user reads it (``"CPU"``, ``"CUDA"``, ``"MPS"``, …).
+    """
+
+    estimate: Any
+    fewer: Any = None
+    fewer_steps: int | None = None
+    backend: str = "CPU"
 
 
 @dataclass
@@ -170,7 +236,10 @@ class InferenceWorker(QObject):
 
     started = Signal(int, str)  # job id, engine name
     progressed = Signal(int, object)  # job id, ProgressEvent
-    finished = Signal(int, object)  # job id, InpaintResult
+    variation_started = Signal(int, int, int)  # job id, variation number (from 1), variations of the job
+    produced = Signal(int, object, object)  # job id, the InpaintRequest run, its InpaintResult (one per variation)
+    finished = Signal(int, object)  # job id, InpaintResult (the last one; every one came through produced)
+    estimated = Signal(int, object)  # EstimateAsk id, EstimateAnswer or None (no estimate for this device)
     failed = Signal(int, str)  # job id, message for the user
     cancelled = Signal(int)  # job id
     device_described = Signal(str)
@@ -183,6 +252,8 @@ class InferenceWorker(QObject):
         self._factory = engine_factory
         self._engine: EngineLike | None = None
         self._engine_key: tuple[str, str, str, str] | None = None
+        self._devices: dict[tuple[str, str], DeviceInfo] = {}  # the device a job of (device, precision) gets
+        self.latest_estimate = 0  # set from the GUI thread: older questions still queued are skipped
 
     def _engine_for(self, name: str, settings: JobSettings, progress: ProgressCallback) -> EngineLike:
         """The cached engine when it matches, else a freshly loaded one (the old model is let go first)."""
@@ -195,7 +266,7 @@ class InferenceWorker(QObject):
 
     @Slot(object)
     def run(self, job: Job) -> None:
-        """Run one job; reports through the signals and never raises."""
+        """Run one job, one inpaint per variation; reports through the signals and never raises."""
         from core.common.errors import CancelledError, MoebiusError
 
         if job.cancel.cancelled:
@@ -211,11 +282,17 @@ class InferenceWorker(QObject):
             name, note = resolve_engine(settings.engine)
             engine = self._engine_for(name, settings, progress)
             self.started.emit(job.id, engine.name)
-            began = time.perf_counter()
-            result = engine.inpaint(job.request, progress, job.cancel)
-            result.timings.setdefault("total", time.perf_counter() - began)
-            if note:
-                result.warnings.insert(0, note)
+            requests = variation_requests(job.request, job.variations)
+            for number, request in enumerate(requests, 1):
+                if len(requests) > 1:
+                    self.variation_started.emit(job.id, number, len(requests))
+                began = time.perf_counter()
+                result = engine.inpaint(request, progress, job.cancel)
+                result.timings.setdefault("total", time.perf_counter() - began)
+                if note:
+                    result.warnings.insert(0, note)
+                self._learn(engine, request, result)
+                self.produced.emit(job.id, request, result)
         except CancelledError:
             self.cancelled.emit(job.id)
         except MoebiusError as error:
@@ -228,6 +305,62 @@ class InferenceWorker(QObject):
             self.failed.emit(job.id, f"The inpaint failed unexpectedly: {error!r}")
         else:
             self.finished.emit(job.id, result)
+
+    @staticmethod
+    def _learn(engine: EngineLike, request: InpaintRequest, result: InpaintResult) -> None:
+        """Record how long a diffusion run took on its device, so the next estimate there is measured.
+
+        Only engines that run denoising steps are timed (a classic fill takes a moment whatever the settings);
+        a record that cannot be written never fails the job.
+        """
+        from core.inpaint.device import DeviceInfo
+        from core.job.engines import ENGINES
+
+        info = ENGINES.get(result.engine)
+        device = getattr(engine, "device", None)
+        if info is None or not info.uses_steps or not isinstance(device, DeviceInfo):
+            return
+        try:
+            from core.inpaint.estimate import device_key, record_job
+
+            record_job(device_key(device), request.settings, result)
+        except Exception:  # the estimate only gets less precise
+            log.warning("could not record the time of this run", exc_info=True)
+
+    def _device_for(self, settings: JobSettings) -> DeviceInfo:
+        """The device a job with these settings runs on: the loaded engine's, else the one it would get."""
+        from core.inpaint.device import DeviceInfo, choose_for
+
+        engine = self._engine
+        wanted = (settings.engine, settings.model_variant, settings.device, settings.precision)
+        device = getattr(engine, "device", None)
+        if self._engine_key == wanted and isinstance(device, DeviceInfo):
+            return device  # where the model really went (a GPU short of memory may have handed it to the CPU)
+        key = (settings.device, settings.precision)
+        if key not in self._devices:
+            self._devices[key] = choose_for(panel_request(settings.device, settings.precision))
+        return self._devices[key]
+
+    @Slot(object)
+    def estimate(self, ask: EstimateAsk) -> None:
+        """Answer how long a run of the ask's mask would take here (``None`` when it cannot be told)."""
+        if ask.id != self.latest_estimate:
+            return  # the mask or the settings changed again since: a newer question is queued
+        try:
+            from core.inpaint.estimate import device_key, estimate_job
+
+            device = self._device_for(ask.settings)
+            key = device_key(device)
+            estimate = estimate_job(ask.mask, ask.settings, key)
+            fewer = None
+            if ask.fewer_steps is not None:
+                fewer = estimate_job(ask.mask, ask.settings.replace(steps=ask.fewer_steps), key)
+            answer = EstimateAnswer(estimate, fewer, ask.fewer_steps if fewer is not None else None, device.backend)
+        except Exception:  # an unknown device, an empty mask: the editor shows no estimate
+            log.info("no estimate for this job", exc_info=True)
+            self.estimated.emit(ask.id, None)
+            return
+        self.estimated.emit(ask.id, answer)
 
     @Slot(object)
     def run_batch(self, job: BatchJob) -> None:
@@ -340,6 +473,7 @@ class InferenceService(QObject):
     _submit = Signal(object)
     _submit_batch = Signal(object)
     _describe = Signal(object)  # JobSettings or None
+    _estimate = Signal(object)  # EstimateAsk
     _release = Signal()
 
     def __init__(self, engine_factory: EngineFactory | None = None, parent: QObject | None = None) -> None:
@@ -351,7 +485,9 @@ class InferenceService(QObject):
         self._submit.connect(self.worker.run)
         self._submit_batch.connect(self.worker.run_batch)
         self._describe.connect(self.worker.describe_device)
+        self._estimate.connect(self.worker.estimate)
         self._release.connect(self.worker.release)
+        self._estimate_ids = itertools.count(1)
         self.pending: dict[int, Job | BatchJob] = {}
         self.worker.finished.connect(self._done)
         self.worker.failed.connect(self._done)
@@ -380,6 +516,19 @@ class InferenceService(QObject):
     def describe_device(self, settings: JobSettings | None = None) -> None:
         """Ask the worker which device a job would use with ``settings`` (``None``: the saved settings)."""
         self._describe.emit(settings)
+
+    def estimate(self, mask: npt.NDArray[np.uint8], settings: JobSettings, fewer_steps: int | None = None) -> int:
+        """Ask the worker how long a run would take (answered by ``worker.estimated`` with the id returned).
+
+        Args:
+            mask: a copy of the mask, which the worker reads meanwhile.
+            settings: the job's settings, their engine resolved.
+            fewer_steps: a smaller number of steps to estimate as well.
+        """
+        ask = EstimateAsk(next(self._estimate_ids), mask, settings, fewer_steps)
+        self.worker.latest_estimate = ask.id  # a plain int: read by the worker thread, written only here
+        self._estimate.emit(ask)
+        return ask.id
 
     @property
     def busy(self) -> bool:

@@ -486,7 +486,8 @@ def test_recent_files_and_mask_beside_the_photo(editor: MainWindow, tmp_path: Pa
     Image.fromarray(mask).save(tmp_path / "scene_mask.png")
     assert editor.open_image(path)
     assert editor.canvas.mask_array[10, 10] == 255 and editor.canvas.mask_array[200, 10] == 0
-    assert "mask 50.0%" in editor.statusBar().currentMessage()
+    assert "mask from scene_mask.png" in editor.statusBar().currentMessage()
+    assert editor.mask_label.text() == "Mask 50.0%"  # the live count in the status bar
     assert editor.recent_files()[0] == str(path.resolve())
     assert [a.text() for a in editor.recent_menu.actions()] == ["scene.png"]
 

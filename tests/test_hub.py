@@ -266,7 +266,7 @@ def test_a_full_disk_while_converting_keeps_the_verified_download_for_the_retry(
 ) -> None:
     serve_release(hub, tiny_release())
     import core.weights.convert
-    import core.weights.store
+    import core.weights.install
 
     real_write = core.weights.convert.write_safetensors
 
@@ -274,13 +274,13 @@ def test_a_full_disk_while_converting_keeps_the_verified_download_for_the_retry(
         destination.write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(core.weights.store, "write_safetensors", disk_fills_up)
+    monkeypatch.setattr(core.weights.install, "write_safetensors", disk_fills_up)
     with pytest.raises(DiskSpaceError, match="full"):
         download_model("ft_places2", endpoint=hub.url)
     assert _installed_weights() == []  # no half-written file under any name a loader uses
     assert not list(models_dir().rglob(".*.tmp"))
 
-    monkeypatch.setattr(core.weights.store, "write_safetensors", real_write)
+    monkeypatch.setattr(core.weights.install, "write_safetensors", real_write)
     download_model("ft_places2", endpoint=hub.url)
     assert len(hub.requests("GET", BIN)) == 1  # the complete download was used again, not fetched twice
     assert find_model() is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 
+from core.cli.main import main
 from core.common.errors import (
     ImageReadError,
     ImageTooLargeError,
@@ -31,7 +33,7 @@ from core.photo.metadata import (
     upright_xmp,
 )
 from core.photo.photo import Photo
-from core.photo.read import read_image, read_mask
+from core.photo.read import DimColourMask, read_image, read_mask
 from core.photo.samples import to_eight_bits
 from core.photo.write import check_output_path, write_image
 
@@ -116,7 +118,12 @@ def test_jpeg_with_orientation_6_round_trips_upright(tmp_path: Path) -> None:
         assert written.getexif()[0x010F] == "Test camera"
         with Image.open(source) as original:
             assert isinstance(written, JpegImageFile) and isinstance(original, JpegImageFile)
-            assert written.quantization == original.quantization
+            # The blocks were turned with the picture (a quarter turn transposes them), and so were the
+            # tables: the same tables, frequency (u, v) now at (v, u).
+            turned = {
+                key: list(np.asarray(table).reshape(8, 8).T.reshape(64)) for key, table in original.quantization.items()
+            }
+            assert {key: list(table) for key, table in written.quantization.items()} == turned
     again = read_image(result)
     assert again.orientation == 1 and again.jpeg_quality == 90 and again.jpeg_subsampling == 0
     assert np.abs(again.pixels.astype(int) - photo.pixels.astype(int)).mean() < 2
@@ -229,9 +236,7 @@ def test_truncated_file_is_reported(tmp_path: Path) -> None:
         read_image(cut)
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or os.geteuid() == 0, reason="root reads files regardless of permissions"
-)
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads files regardless of permissions")
 def test_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "secret.png"
     Image.fromarray(noise(4, 4)).save(path)
@@ -247,12 +252,7 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def test_pixel_limit_refuses_before_decoding(tmp_path: Path) -> None:
@@ -478,3 +478,83 @@ def test_png_metadata_chunks_are_read_back_by_pillow(tmp_path: Path) -> None:
         assert written.info["xmp"] == b"<x:xmpmeta/>"
         assert tuple(round(d) for d in written.info["dpi"]) == (254, 127)
         assert np.array_equal(np.array(written), photo.pixels)
+
+
+# -- what users get wrong: folders, pipes, devices, coloured masks --------------------------------------------
+
+
+def test_existing_folder_as_output_is_called_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "photo.png"
+    Image.fromarray(noise(16, 16)).save(photo)
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "mask.png")
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with pytest.raises(OutputNotWritableError, match="is a folder, not a file name"):
+        check_output_path(folder)
+    with pytest.raises(OutputNotWritableError, match="is a folder"):
+        write_image(folder, noise(4, 4))
+    code = main([str(photo), "--mask", str(tmp_path / "mask.png"), "-o", str(folder), "--engine", "classic", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{folder} is a folder, not a file name" in err and "result.png" in err
+    assert "extension" not in err and list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+@pytest.mark.parametrize("what", ["photo", "mask"])
+def test_pipe_given_as_a_file_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str], what: str) -> None:
+    import threading
+
+    photo, mask, pipe = tmp_path / "photo.png", tmp_path / "mask.png", tmp_path / "pipe.png"
+    Image.fromarray(noise(16, 16)).save(photo)
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(mask)
+    os.mkfifo(pipe)
+    arguments = [str(pipe if what == "photo" else photo), "--mask", str(pipe if what == "mask" else mask)]
+    codes: list[int] = []
+    # Reading a pipe nobody writes to would wait for ever: run the command aside and make sure it returns.
+    runner = threading.Thread(target=lambda: codes.append(main([*arguments, "--engine", "classic", "-q"])))
+    runner.start()
+    runner.join(timeout=30)
+    if runner.is_alive():  # end every blocked read with an empty write so the thread finishes, then fail
+        for _ in range(600):
+            with contextlib.suppress(OSError):  # ENXIO while no reader is waiting
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            runner.join(timeout=0.05)
+            if not runner.is_alive():
+                break
+        pytest.fail("reading a pipe blocked")
+    assert codes == [2]
+    assert f"The {what} {pipe} is a pipe (FIFO), not an image file" in capsys.readouterr().err
+    with pytest.raises(ImageReadError, match="pipe"):
+        (read_image if what == "photo" else read_mask)(pipe)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+def test_device_given_as_a_photo_is_refused() -> None:
+    with pytest.raises(ImageReadError, match="is a device, not an image file"):
+        read_image("/dev/null")
+    with pytest.raises(ImageReadError, match="is a device"):
+        read_mask("/dev/zero")
+
+
+def test_coloured_mask_without_bright_pixels_explains_brightness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo, mask = tmp_path / "photo.png", tmp_path / "mask.png"
+    Image.fromarray(noise(32, 32)).save(photo)
+    painted = np.zeros((32, 32, 3), np.uint8)
+    painted[8:20, 8:20] = (255, 0, 0)  # red on black: brightness 76
+    Image.fromarray(painted).save(mask)
+    code = main([str(photo), "--mask", str(mask), "--engine", "classic", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "nothing to fill" in err and "brightest pixel is 76 of 255" in err
+    assert "it has colour" in err and "read by brightness" in err and "No file was written" in err
+    # A dark grey mask gets the numbers without the colour remark; a bright red one is no longer empty.
+    Image.fromarray(np.full((32, 32), 40, np.uint8)).save(mask)
+    assert main([str(photo), "--mask", str(mask), "--engine", "classic", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "brightest pixel is 40 of 255" in err and "colour" not in err
+    painted[8:20, 8:20] = (255, 200, 200)
+    Image.fromarray(painted).save(mask)
+    assert main([str(photo), "--mask", str(mask), "--engine", "classic", "-q"]) == 0
+    assert not isinstance(read_mask(mask), DimColourMask)

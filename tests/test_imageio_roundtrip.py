@@ -8,6 +8,7 @@ and the colour profile, EXIF and XMP carried over.
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
+from cmyk_profile import cmyk_test_profile
 from PIL import Image, ImageCms
 
 from core.cli.main import main
-from core.common.errors import OutputNotWritableError
+from core.common.errors import OutputNotWritableError, SourceChangedError
+from core.photo.jpeg_segments import read_header_file
 from core.photo.photo import Photo
 from core.photo.read import read_image
 from core.photo.samples import output_samples
@@ -225,19 +228,88 @@ def test_palette_png_becomes_rgb_and_keeps_transparency(tmp_path: Path) -> None:
         assert np.array_equal(np.asarray(written)[:, :, 3], np.asarray(original.convert("RGBA"))[:, :, 3])
 
 
-def test_cmyk_jpeg_is_written_as_rgb(tmp_path: Path) -> None:
-    source = tmp_path / "print.jpg"
-    rng = np.random.default_rng(7)
-    Image.fromarray(rng.integers(0, 256, (40, 50, 4), dtype=np.uint8), "CMYK").save(source, quality=95)
-    mask_path, mask = mask_file(tmp_path, 40, 50, (10, 10, 30, 30))
-    inpaint(source, mask_path, tmp_path / "out.png")
+def touched(mask: np.ndarray, block: int, ring: int = 0) -> np.ndarray:
+    """Pixels in the ``block``-sized squares that hold a mask pixel ≥ 128, grown by ``ring`` pixels."""
+    height, width = mask.shape
+    rows, columns = -(-height // block), -(-width // block)
+    padded = np.zeros((rows * block, columns * block), bool)
+    padded[:height, :width] = mask >= 128
+    squares = padded.reshape(rows, block, columns, block).any(axis=(1, 3))
+    area = np.repeat(np.repeat(squares, block, axis=0), block, axis=1)[:height, :width]
+    if ring:
+        area = cv2.dilate(area.astype(np.uint8), np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)) > 0
+    return area
+
+
+def frame_sampling(path: Path) -> list[tuple[int, int, int, int]]:
+    """(component id, h, v, quantization table) of each component, from a JPEG's frame header."""
+    frame = next(s for s in read_header_file(path) if s.marker in (0xC0, 0xC1, 0xC2))
+    count = frame.payload[5]
+    specs = [frame.payload[6 + 3 * i : 9 + 3 * i] for i in range(count)]
+    return [(spec[0], spec[1] >> 4, spec[1] & 15, spec[2]) for spec in specs]
+
+
+def cmyk_source(folder: Path, profile: bytes | None) -> Path:
+    """A CMYK JPEG made from the coffee sample (inks by the test profile when given, else Pillow's)."""
+    rgb = Image.open(SAMPLES / "coffee.png").convert("RGB").crop((0, 0, 300, 200))
+    if profile is not None:
+        target = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        cmyk = ImageCms.profileToProfile(rgb, ImageCms.ImageCmsProfile(io.BytesIO(SRGB)), target, outputMode="CMYK")
+        assert cmyk is not None
+    else:
+        cmyk = rgb.convert("CMYK")
+    source = folder / "print.jpg"
+    cmyk.save(source, quality=90, **({"icc_profile": profile} if profile else {}))
+    return source
+
+
+@needs_samples
+@pytest.mark.parametrize("with_profile", [False, True])
+def test_cmyk_jpeg_is_written_back_as_cmyk_with_its_own_inks(tmp_path: Path, with_profile: bool) -> None:
+    profile = cmyk_test_profile() if with_profile else None
+    source = cmyk_source(tmp_path, profile)
+    mask_path, mask = mask_file(tmp_path, 200, 300, (100, 60, 170, 130))
     inpaint(source, mask_path, tmp_path / "out.jpg")
-    with Image.open(tmp_path / "out.png") as written, Image.open(source) as original:
-        assert written.mode == "RGB"
-        expected = np.asarray(original.convert("RGB"))
-        assert digest(np.asarray(written)[mask < 128]) == digest(expected[mask < 128])
-    with Image.open(tmp_path / "out.jpg") as written:
-        assert written.mode == "RGB"
+    inpaint(source, mask_path, tmp_path / "out.png")  # the same fill as RGB, to compare the inks with
+    with Image.open(tmp_path / "out.jpg") as written, Image.open(source) as original:
+        # 1. CMYK again, with the source's tables, sampling and profile.
+        assert written.mode == "CMYK"
+        assert written.quantization == original.quantization  # type: ignore[attr-defined]
+        assert written.info.get("icc_profile") == profile
+        inks, source_inks = np.asarray(written), np.asarray(original)
+    assert frame_sampling(tmp_path / "out.jpg") == frame_sampling(source)
+    # 2. Outside the 8x8 blocks the fill touches, every ink value is the source's own.
+    outside = ~touched(mask, 8)
+    assert outside.mean() > 0.85
+    assert digest(inks[outside]) == digest(source_inks[outside])
+    # 3. The fill went into inks through the file's profile (or the naive conversion): seen as RGB through
+    #    the same route, it is the RGB fill, up to JPEG and profile-table rounding (the test profile's coarse
+    #    tables give about 8 levels; inks from the naive conversion would be about 46 levels off).
+    as_rgb = read_image(tmp_path / "out.jpg").pixels.astype(int)
+    fill = np.asarray(Image.open(tmp_path / "out.png").convert("RGB")).astype(int)
+    inside = mask >= 128
+    assert np.abs(as_rgb[inside] - fill[inside]).mean() < (15 if with_profile else 3)
+    # 4. Formats without CMYK get RGB, as the engines saw it.
+    with Image.open(tmp_path / "out.png") as png:
+        assert png.mode == "RGB"
+        expected = read_image(source).pixels
+        assert digest(np.asarray(png)[mask < 128]) == digest(expected[mask < 128])
+
+
+@needs_samples
+def test_cmyk_tiff_stays_cmyk(tmp_path: Path) -> None:
+    profile = cmyk_test_profile()
+    jpeg = cmyk_source(tmp_path, profile)
+    source = tmp_path / "print.tif"
+    with Image.open(jpeg) as cmyk:
+        cmyk.save(source, compression="tiff_lzw", icc_profile=profile)
+        inks = np.asarray(cmyk)
+    mask_path, mask = mask_file(tmp_path, 200, 300, (10, 10, 60, 50))
+    inpaint(source, mask_path, tmp_path / "out.tif")
+    with Image.open(tmp_path / "out.tif") as written:
+        assert written.mode == "CMYK" and written.info.get("icc_profile") == profile
+        assert digest(np.asarray(written)[mask < 128]) == digest(inks[mask < 128])
+        assert not np.array_equal(np.asarray(written)[mask >= 128], inks[mask >= 128])
 
 
 # -- orientation and metadata -------------------------------------------------------------------------------
@@ -359,3 +431,198 @@ def test_sixty_megapixel_photo_end_to_end(tmp_path: Path) -> None:
     sample = (slice(0, 6400, 13), slice(0, 9600, 13))
     difference = np.abs(written.pixels[sample].astype(np.int16) - original[sample])[mask[sample] < 128]
     assert difference.mean() < 1.5  # the same picture, re-encoded at the source's quality
+
+
+# -- several pictures in one file -----------------------------------------------------------------------------
+
+
+def test_multi_page_tiff_keeps_every_other_page_exactly(tmp_path: Path) -> None:
+    # Page 1: the photo (8-bit RGB); page 2: a 16-bit gray scan with its own name and resolution; page 3: a
+    # palette picture; page 4: a small thumbnail (a reduced-resolution page).
+    source, out = tmp_path / "scan.tif", tmp_path / "out.tif"
+    rng = np.random.default_rng(11)
+    photo = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    deep = gradient16(50, 70)[:, :, 1]
+    indexed = rng.integers(0, 16, (30, 40), dtype=np.uint8)
+    colormap = rng.integers(0, 65536, (3, 256), dtype=np.uint16)
+    thumbnail = photo[::4, ::4].copy()
+    with tifffile.TiffWriter(source) as tiff:
+        tiff.write(photo, photometric="rgb", compression="zlib", metadata=None)
+        tiff.write(
+            deep,
+            photometric="minisblack",
+            compression="zlib",
+            predictor=2,
+            resolution=(300, 300),
+            resolutionunit=2,
+            extratags=[(285, "s", 0, "back side", True), (700, 1, len(XMP), XMP, True)],
+            metadata=None,
+        )
+        tiff.write(indexed, photometric="palette", colormap=colormap, metadata=None)
+        tiff.write(thumbnail, photometric="rgb", subfiletype=1, metadata=None)
+    mask_path, mask = mask_file(tmp_path, 60, 80, (20, 20, 50, 40))
+    inpaint(source, mask_path, out)
+
+    assert read_image(source).frame_count == 4
+    with tifffile.TiffFile(out) as written:
+        pages = list(written.pages)
+        assert len(pages) == 4
+        first = pages[0].asarray()
+        assert digest(first[mask < 128]) == digest(photo[mask < 128])
+        assert not np.array_equal(first[mask >= 128], photo[mask >= 128])
+        assert pages[1].dtype == np.uint16 and digest(pages[1].asarray()) == digest(deep)
+        assert pages[1].tags[285].value == "back side" and pages[1].tags[700].value == XMP
+        assert pages[1].tags[282].value == (300, 1) and int(pages[1].predictor) == 2
+        assert int(pages[2].photometric) == 3 and np.array_equal(pages[2].asarray(), indexed)
+        assert np.array_equal(pages[2].colormap, colormap)
+        assert int(pages[3].subfiletype) == 1 and np.array_equal(pages[3].asarray(), thumbnail)
+
+
+def test_lzw_pages_are_read_by_pillow_and_kept(tmp_path: Path) -> None:
+    # tifffile cannot decode LZW without imagecodecs; Pillow reads those pages at their full depth.
+    source, out = tmp_path / "lzw.tif", tmp_path / "out.tif"
+    rng = np.random.default_rng(12)
+    pages = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), rng.integers(0, 256, (40, 50), dtype=np.uint8)]
+    first, *rest = [Image.fromarray(page) for page in pages]
+    first.save(source, compression="tiff_lzw", save_all=True, append_images=rest)
+    mask_path, mask = mask_file(tmp_path, 40, 50, (10, 10, 30, 30))
+    inpaint(source, mask_path, out)
+    with Image.open(out) as written:
+        assert getattr(written, "n_frames", 1) == 2
+        assert digest(np.asarray(written)[mask < 128]) == digest(pages[0][mask < 128])
+        written.seek(1)
+        assert written.mode == "L" and np.array_equal(np.asarray(written), pages[1])
+
+
+def test_other_pages_are_refused_rather_than_mixed_when_the_source_changed(tmp_path: Path) -> None:
+    source = tmp_path / "two.tif"
+    pages = [np.full((20, 20, 3), 40, np.uint8), np.full((20, 20, 3), 90, np.uint8)]
+    with tifffile.TiffWriter(source) as tiff:
+        for page in pages:
+            tiff.write(page, photometric="rgb", metadata=None)
+    photo = read_image(source)
+    with tifffile.TiffWriter(source) as tiff:  # replaced after it was read
+        tiff.write(pages[0], photometric="rgb", metadata=None)
+    with pytest.raises(SourceChangedError, match="changed or vanished"):
+        write_image(tmp_path / "out.tif", photo.pixels, like=photo)
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_animated_png_is_refused_rather_than_written_as_one_frame(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "blink.png"
+    frames = [Image.fromarray(np.full((30, 40, 3), value, np.uint8)) for value in (30, 120, 210)]
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    mask_path, _ = mask_file(tmp_path, 30, 40, (5, 5, 20, 20))
+    code = main([str(source), "--mask", str(mask_path), "--engine", "classic", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(source) in err and "3 frames" in err and "drop the other 2" in err and "nothing was written" in err
+    assert not (tmp_path / "blink_inpainted.png").exists()
+    # Another format is an explicit export of the first frame, with a note saying so.
+    photo = read_image(source)
+    notes: list[str] = []
+    write_image(tmp_path / "frame.tif", photo.pixels, like=photo, notes=notes)
+    assert notes and "only the first" in notes[0] and (tmp_path / "frame.tif").exists()
+
+
+def test_first_page_alone_in_another_format_comes_with_a_note(tmp_path: Path) -> None:
+    source = tmp_path / "two.tif"
+    with tifffile.TiffWriter(source) as tiff:
+        for value in (40, 90):
+            tiff.write(np.full((20, 20, 3), value, np.uint8), photometric="rgb", metadata=None)
+    photo = read_image(source)
+    notes: list[str] = []
+    write_image(tmp_path / "first.png", photo.pixels, like=photo, notes=notes)
+    assert len(notes) == 1 and "2 pictures" in notes[0] and "PNG result holds only the first" in notes[0]
+
+
+# -- JPEG: segments and blocks --------------------------------------------------------------------------------
+
+IPTC_IRB = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x0c\x1c\x02\x05\x00\x07Harbour\x00"
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def with_segments(jpeg: bytes, extra: bytes) -> bytes:
+    """``jpeg`` with ``extra`` segments inserted after its first segment (JFIF)."""
+    first_end = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:first_end] + extra + jpeg[first_end:]
+
+
+@needs_samples
+@pytest.mark.parametrize("extra_args", [(), ("--quality", "80")])
+def test_jpeg_keeps_comments_and_every_application_segment(tmp_path: Path, extra_args: tuple[str, ...]) -> None:
+    buffer = io.BytesIO()
+    Image.open(SAMPLES / "coffee.png").convert("RGB").save(buffer, "JPEG", quality=90, exif=exif_with(1), xmp=XMP)
+    extra = (
+        segment(0xFE, b"first comment")
+        + segment(0xED, IPTC_IRB)  # APP13: Photoshop IRB with IPTC
+        + segment(0xEC, b"Ducky\x00\x01\x00\x04\x00\x00\x00\x50\x00\x00")  # APP12
+        + segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01")  # APP14, transform 1 (YCbCr)
+        + segment(0xFE, b"second comment")
+    )
+    source = tmp_path / "tagged.jpg"
+    source.write_bytes(with_segments(buffer.getvalue(), extra))
+    mask_path, _ = mask_file(tmp_path, 400, 600, (200, 150, 260, 200))
+    out = tmp_path / "out.jpg"
+    inpaint(source, mask_path, out, *extra_args)
+
+    def kept(path: Path) -> list[tuple[int, bytes]]:
+        wanted = (0xE1, 0xEC, 0xED, 0xEE, 0xFE)
+        return [(s.marker, s.payload) for s in read_header_file(path) if s.marker in wanted]
+
+    assert kept(out) == kept(source)
+    assert [payload for marker, payload in kept(out) if marker == 0xFE] == [b"first comment", b"second comment"]
+    with Image.open(out) as written:
+        assert written.getexif()[MAKE] == "Test camera"
+    assert read_image(out).xmp == XMP
+
+
+def share_identical(source: Path, out: Path, area: np.ndarray) -> tuple[float, float]:
+    """(share of pixels in ``area`` that decode identically, share of 8x8 luma blocks with equal coefficients)."""
+    import jpeglib
+
+    before, after = read_image(source).pixels, read_image(out).pixels
+    pixels = float(np.all(before[area] == after[area], axis=-1).mean())
+    blocks_before, blocks_after = np.asarray(jpeglib.read_dct(str(source)).Y), np.asarray(jpeglib.read_dct(str(out)).Y)
+    blocks = float(np.all(blocks_before == blocks_after, axis=(2, 3)).mean())
+    return pixels, blocks
+
+
+@needs_samples
+def test_real_jpeg_keeps_every_block_the_fill_does_not_touch(tmp_path: Path) -> None:
+    photo = tmp_path / "rocket.jpg"
+    shutil.copy(SAMPLES / "rocket.jpg", photo)
+    out = tmp_path / "out.jpg"
+    inpaint(photo, SAMPLES / "rocket_mask.png", out)
+    mask = np.asarray(Image.open(SAMPLES / "rocket_mask.png").convert("L"))
+    sampling = {(h, v) for _, h, v, _ in frame_sampling(photo)}
+    block = 8 * max(max(h, v) for h, v in sampling)
+    far = ~touched(mask, block, ring=1 if block > 8 else 0)
+    pixels, blocks = share_identical(photo, out, far)
+    assert pixels == 1.0
+    assert blocks >= far.mean() - 0.01  # every block outside the touched ones is the source's own
+    assert frame_sampling(out) == frame_sampling(photo)
+    with Image.open(out) as written, Image.open(photo) as original:
+        assert written.quantization == original.quantization  # type: ignore[attr-defined]
+        assert written.info.get("icc_profile") == original.info.get("icc_profile")
+
+
+@needs_samples
+@pytest.mark.parametrize(("quality", "subsampling"), [(95, 0), (85, 1), (75, 2), (60, 2)])
+def test_jpeg_changes_stay_in_the_blocks_the_fill_touches(tmp_path: Path, quality: int, subsampling: int) -> None:
+    source, out = tmp_path / "photo.jpg", tmp_path / "out.jpg"
+    Image.open(SAMPLES / "astronaut.png").convert("RGB").crop((0, 0, 501, 389)).save(
+        source, quality=quality, subsampling=subsampling
+    )
+    mask_path, mask = mask_file(tmp_path, 389, 501, (203, 147, 262, 211))
+    inpaint(source, mask_path, out)
+    block = 16 if subsampling else 8  # 4:2:2 coding units are 16 wide and 8 high; 16 covers both
+    # Chroma upsampling smooths across block edges, so a subsampled photo's next pixel row and column may move.
+    changed = np.any(read_image(source).pixels != read_image(out).pixels, axis=-1)
+    assert not (changed & ~touched(mask, block, ring=1 if subsampling else 0)).any()
+    assert frame_sampling(out) == frame_sampling(source)

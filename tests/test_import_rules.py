@@ -37,7 +37,7 @@ GUI_START = textwrap.dedent(
     assert status == 0, status
     assert len(seen) == 1, seen
     title, photo, size = seen[0]
-    assert title == "Moebius Studio", title
+    assert title == "coffee.png[*] — Moebius Studio", title
     assert photo.endswith("coffee.png"), photo
     assert size == "600 × 400 px", size
     heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "diffusers"))

@@ -165,9 +165,12 @@ def test_malicious_pickle_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     state["evil"] = _Payload()  # type: ignore[assignment]
     with (folder / "diffusion_pytorch_model.bin").open("wb") as f:
         torch.save(state, f, pickle_module=pickle)
-    with pytest.raises(UnsafeCheckpointError):
+    with pytest.raises(UnsafeCheckpointError) as caught:
         load_moebius(folder)
     assert "must never run" not in capsys.readouterr().out
+    # Our own sentence, never torch's advice to load it with weights_only=False (see test_unsafe_checkpoints.py).
+    message = caught.value.user_message()
+    assert "code or objects other than tensors" in message and "weights_only" not in message
 
 
 def test_truncated_checkpoint_is_reported(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Importing weights the user already has: folders, Hugging Face cache folders, single files, and bad input.
 
 Every import converts pickled .bin files to safetensors with identical tensors; a bad file (code in the pickle,
-truncated, the wrong model, a hash the registry contradicts) is refused with its own message while the good
-files of the same import are installed.
+truncated, the wrong model, a hash the registry contradicts) is refused with its own message, and then nothing
+of that import is installed (all or nothing; see also tests/test_import_all_or_nothing.py).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_single_files_with_and_without_a_variant(tmp_path: Path) -> None:
         import_models(vae, variant="nonsense")
 
 
-def test_a_pickle_that_runs_code_is_refused_and_the_good_files_stay(tmp_path: Path) -> None:
+def test_a_pickle_that_runs_code_is_refused_and_nothing_is_installed(tmp_path: Path) -> None:
     release = _copy_release(tmp_path)
     marker = tmp_path / "code-ran"
     write_malicious_bin(release / UNET_BIN, marker)
@@ -168,12 +168,12 @@ def test_a_pickle_that_runs_code_is_refused_and_the_good_files_stay(tmp_path: Pa
     report = import_models(release)
 
     assert not marker.exists()
-    assert [item.model for item in report.installed] == ["vae"]
+    assert report.installed == [] and report.refused
     (path, error), = report.failed
     assert path.name == "diffusion_pytorch_model.bin" and isinstance(error, UnsafeCheckpointError)
     assert "code or objects other than tensors" in error.user_message()
-    unet_folder = models_dir() / "moebius/ft_places2"
-    assert not unet_folder.exists() or not any(unet_folder.iterdir())
+    # The good VAE of the same folder is not installed either: the models folder holds nothing new.
+    assert not (models_dir() / "moebius").exists() and not (models_dir() / "vae").exists()
 
 
 def test_a_truncated_file_is_refused(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData
 
 from core.batch import PHOTO_EXTENSIONS, Pairing, SharedMasks, pair_folder
+from core.job.engines import ENGINES
 from core.job.settings import JobSettings
 
 DEFAULT_OUTPUT_FOLDER = "inpainted"
@@ -78,17 +79,26 @@ def describe_source(inputs: list[Path], masks_dir: Path | None, shared: SharedMa
     return f"Photos from {where} · {how}"
 
 
-def settings_line(settings: JobSettings) -> str:
-    """The editor's settings a batch uses, in one line."""
-    seed = "random seed" if settings.seed is None else f"seed {settings.seed}"
-    parts = [
-        {"auto": "Automatic engine", "moebius": "Moebius", "classic": "Classic fill"}.get(
-            settings.engine, settings.engine
-        )
-    ]
-    if settings.engine != "classic":
-        parts += [f"{settings.steps} steps", f"guidance {settings.guidance:g}", seed]
-    if settings.colour_match:
+def settings_line(settings: JobSettings, runs: str | None = None) -> str:
+    """The editor's settings a batch uses, in one line, naming only what the engine that runs uses.
+
+    Args:
+        settings: the settings.
+        runs: the engine ``auto`` stands for now (``"moebius"`` or ``"classic"``); ``None``: not known.
+    """
+    engine = runs if settings.engine == "auto" and runs is not None else settings.engine
+    info = ENGINES.get(engine)
+    name = info.label if info is not None else "Automatic engine"
+    if settings.engine == "auto":
+        name = f"Automatic: {name}" if info is not None else name
+    parts = [name]
+    if info is None or info.uses_steps:
+        parts.append(f"{settings.steps} steps")
+    if info is None or info.uses_guidance:
+        parts.append(f"guidance {settings.guidance:g}")
+    if info is None or info.uses_seed:
+        parts.append("random seed" if settings.seed is None else f"seed {settings.seed}")
+    if settings.colour_match and (info is None or info.needs_weights):  # the classic fill never corrects colour
         parts.append("colour match")
     if settings.grain_match:
         parts.append("grain match")

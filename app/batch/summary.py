@@ -23,6 +23,8 @@ LABELS = {
     "unpaired": "without a usable mask",
     "ignored": "not photos",
     "cancelled": "cancelled",
+    "redone": "redone (output missing or damaged)",
+    "kept_changed": "kept (output changed since written)",
 }
 
 
@@ -79,7 +81,8 @@ class SummaryPanel(QFrame):
         self.headline.setText(summary_sentence(summary, out_dir))
         self.problems.clear()
         for result in problems:
-            label = LABELS.get(result.status, result.status)
+            key = "redone" if result.redone else "kept_changed" if result.kept_changed else result.status
+            label = LABELS.get(key, result.status)
             item = QListWidgetItem(f"{result.photo.name} — {label}: {result.reason or 'no reason given'}")
             item.setToolTip(str(result.photo))
             self.problems.addItem(item)

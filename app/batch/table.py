@@ -92,6 +92,8 @@ def result_state(result: FileResult) -> tuple[str, str]:
         text = f"Done in {result.seconds:.1f} s" + (f" · seed {result.seed}" if result.seed is not None else "")
         if result.warnings:
             text += " — " + " ".join(result.warnings)
+        if result.redone and result.reason:
+            text += f" — {result.reason}"
     return state, text or result.reason or result.status
 
 

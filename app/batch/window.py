@@ -19,10 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from PySide6.QtCore import QModelIndex, QPoint, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QModelIndex, QPoint, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QDesktopServices,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QPushButton, QSplitter, QVBoxLayout, QWidget
 
+from app.batch.banners import ERROR_STYLE, NOTE_STYLE, banner
 from app.batch.inputs import (
     IMAGE_FILTER,
     batch_inputs,
@@ -37,6 +46,9 @@ from app.batch.review_grid import ReviewGrid
 from app.batch.run_view import EDITOR_BUSY, RunControls
 from app.batch.summary import SummaryPanel
 from app.batch.table import RUNNING, PairingTable, PairingTableModel, Row, row_for
+from app.drops import accept_as_copy
+from app.fitting import fit_to_screen
+from app.settings_panel import installed_engine
 from app.worker import BatchFileReport, BatchJob, InferenceService, resolve_engine
 from core.batch import (
     BatchOptions,
@@ -60,18 +72,7 @@ _GUI_HINTS = {
     "output folder.",
     "input": "Choose another output folder.",
 }
-ERROR_STYLE = "QLabel { background: #5c1f1f; color: #ffe5e5; padding: 6px 10px; }"
-NOTE_STYLE = "QLabel { background: #24405c; color: #e6f0ff; padding: 6px 10px; }"
-
-
-def _banner(style: str) -> QLabel:
-    """A hidden, wrapping plain-text label in ``style``: the window's errors and notes."""
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setStyleSheet(style)
-    label.hide()
-    return label
+PREFERRED_SIZE = QSize(1120, 820)
 
 
 class BatchWindow(QWidget):
@@ -107,13 +108,13 @@ class BatchWindow(QWidget):
         self._connect()
         self.refresh_settings()
         self._update_controls()
-        self.resize(1120, 820)
+        fit_to_screen(self, PREFERRED_SIZE)  # never taller than a laptop's screen
 
     # -- construction ----------------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.message = _banner(ERROR_STYLE)  # errors, until the next action
-        self.note = _banner(NOTE_STYLE)  # notes: resuming, engine fallback
+        self.message = banner(ERROR_STYLE)  # errors, until the next action
+        self.note = banner(NOTE_STYLE)  # notes: resuming, engine fallback
 
         self.source_label = QLabel("Drop a folder of photos here, or choose one.")
         self.source_label.setWordWrap(True)
@@ -351,7 +352,8 @@ class BatchWindow(QWidget):
         self.counts_label.setText(self.model.counts_text())
 
     def refresh_settings(self) -> None:
-        self.settings_label.setText(f"{settings_line(self._settings())} — from the editor's Settings panel")
+        line = settings_line(self._settings(), installed_engine())
+        self.settings_label.setText(f"{line} — from the editor's Settings panel")
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
@@ -535,7 +537,11 @@ class BatchWindow(QWidget):
         cancelled = bool(summary.counts.get("cancelled"))
         # Photos the cancel never reached are waiting again for the next Start.
         self.model.reset_waiting("Not started — done when you start again", keep={r.photo for r in self.results})
-        problems = [r for r in self.results if r.status in ("failed", "unpaired", "ignored", "cancelled")]
+        problems = [
+            r
+            for r in self.results
+            if r.status in ("failed", "unpaired", "ignored", "cancelled") or r.redone or r.kept_changed
+        ]
         self.summary_panel.show_summary(summary, problems, self.plan.out_dir)
         self.run_controls.show_finished(cancelled)
         self._update_controls()
@@ -579,20 +585,17 @@ class BatchWindow(QWidget):
         super().showEvent(event)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        # Always as a copy (app.drops): dropped photos must stay in their folder.
         mime = event.mimeData()
-        if not self.running and (batch_inputs(mime) or one_photo(mime)):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_as_copy(event, not self.running and bool(batch_inputs(mime) or one_photo(mime)))
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        accept_as_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        inputs = batch_inputs(mime) or one_photo(mime)
-        if not inputs or self.running:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.set_inputs(inputs)
+        inputs = batch_inputs(event.mimeData()) or one_photo(event.mimeData())
+        if accept_as_copy(event, bool(inputs) and not self.running):
+            self.set_inputs(inputs)
 
 
 __all__ = ["BatchWindow"]

@@ -9,17 +9,69 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from PySide6.QtCore import QKeyCombination, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QColorDialog, QMainWindow, QMenu, QWidget
 
 from app.editor.canvas import Canvas
 from app.editor.document import EditorDocument
-from app.editor.mask_tools import BRUSH, ERASER, LASSO, RECTANGLE
+from app.editor.mask_tools import BRUSH, ERASER, LASSO, OBJECT, RECTANGLE
 
 RUN_TIP = "Fill the masked area (Ctrl+Enter)"
+SHIFTED_SYMBOLS: dict[Qt.Key, Qt.Key] = {
+    Qt.Key.Key_Equal: Qt.Key.Key_Plus,
+    Qt.Key.Key_Minus: Qt.Key.Key_Underscore,
+    Qt.Key.Key_BracketLeft: Qt.Key.Key_BraceLeft,
+    Qt.Key.Key_BracketRight: Qt.Key.Key_BraceRight,
+    Qt.Key.Key_Backslash: Qt.Key.Key_Bar,
+    Qt.Key.Key_Semicolon: Qt.Key.Key_Colon,
+    Qt.Key.Key_Apostrophe: Qt.Key.Key_QuoteDbl,
+    Qt.Key.Key_Comma: Qt.Key.Key_Less,
+    Qt.Key.Key_Period: Qt.Key.Key_Greater,
+    Qt.Key.Key_Slash: Qt.Key.Key_Question,
+    Qt.Key.Key_QuoteLeft: Qt.Key.Key_AsciiTilde,
+    Qt.Key.Key_1: Qt.Key.Key_Exclam,
+    Qt.Key.Key_2: Qt.Key.Key_At,
+    Qt.Key.Key_3: Qt.Key.Key_NumberSign,
+    Qt.Key.Key_4: Qt.Key.Key_Dollar,
+    Qt.Key.Key_5: Qt.Key.Key_Percent,
+    Qt.Key.Key_6: Qt.Key.Key_AsciiCircum,
+    Qt.Key.Key_7: Qt.Key.Key_Ampersand,
+    Qt.Key.Key_8: Qt.Key.Key_Asterisk,
+    Qt.Key.Key_9: Qt.Key.Key_ParenLeft,
+    Qt.Key.Key_0: Qt.Key.Key_ParenRight,
+}
+"""The US layout's keys whose symbol changes with Shift: unshifted key -> shifted symbol (``=`` -> ``+``)."""
 GROW_STEP = 8  # photo pixels per Grow/Shrink
 HARDNESS_STEP = 0.25
 BRUSH_STEP = 1.2  # size factor of [ and ]
+
+
+def typed_keys(*texts: str) -> list[QKeySequence]:
+    """Key sequences for shortcuts on symbol keys, each also in the other form a key press may arrive in.
+
+    A shortcut with Shift on a symbol key (on a US layout, Ctrl+Shift with the ``=`` key types ``+``) arrives in
+    one of two forms: X11 and Wayland map the press to the symbol without Shift (``Ctrl++``) as well as the
+    unshifted key with it (``Ctrl+Shift+=``), while other platforms, and Qt's own test events, send the symbol
+    with Shift still set (``Ctrl+Shift++``). The Shift-kept form is added here, so a shortcut works either way;
+    a single key press never arrives in both of the forms added, so they cannot make a shortcut ambiguous.
+
+    Args:
+        texts: key texts such as ``"Ctrl++"``, ``"Ctrl+="`` or ``"Shift+["``; the first is the one menus show.
+    """
+    shift = Qt.KeyboardModifier.ShiftModifier
+    sequences: list[QKeySequence] = []
+    for text in texts:
+        sequence = QKeySequence(text)
+        combination: QKeyCombination = sequence[0]  # type: ignore[index]  # PySide6's stubs lack __getitem__
+        key, modifiers = combination.key(), combination.keyboardModifiers()
+        forms = [sequence]
+        if key in SHIFTED_SYMBOLS.values():  # "Ctrl++": the + key typed with Shift
+            forms.append(QKeySequence(QKeyCombination(modifiers | shift, key)))
+        elif key in SHIFTED_SYMBOLS and modifiers & shift:  # "Shift+[": arrives as Shift+{ where Shift is kept
+            forms.append(QKeySequence(QKeyCombination(modifiers, SHIFTED_SYMBOLS[key])))
+        sequences.extend(form for form in forms if form not in sequences)
+    return sequences
 
 
 def make_action(
@@ -67,6 +119,10 @@ class EditorCommands(Protocol):
     def discard_result(self) -> None: ...
 
     def run_again(self) -> object: ...
+
+    def run_variations(self) -> object: ...
+
+    def expand_for_shadow(self) -> object: ...
 
     def show_batch(self) -> object: ...
 
@@ -128,7 +184,19 @@ class EditorActions:
         self.lasso = act(
             "&Lasso", lambda: canvas.set_tool(LASSO), [key("L")], "Draw around an area to mask all of it (L)"
         )
-        self._tools = {BRUSH: self.brush, ERASER: self.eraser, RECTANGLE: self.rectangle, LASSO: self.lasso}
+        self.object_tool = act(
+            "&Object Selection",
+            lambda: canvas.set_tool(OBJECT),
+            [key("W")],
+            "Drag a box around an object: the mask snaps to it (W)",
+        )
+        self._tools = {
+            BRUSH: self.brush,
+            ERASER: self.eraser,
+            RECTANGLE: self.rectangle,
+            LASSO: self.lasso,
+            OBJECT: self.object_tool,
+        }
         group = QActionGroup(window)
         for action in self._tools.values():
             action.setCheckable(True)
@@ -138,23 +206,41 @@ class EditorActions:
         self.smaller = act("S&maller Brush", lambda: canvas.resize_brush(1 / BRUSH_STEP), [key("[")])
         self.bigger = act("B&igger Brush", lambda: canvas.resize_brush(BRUSH_STEP), [key("]")])
         self.softer = act(
-            "So&fter Brush", lambda: canvas.set_hardness(canvas.hardness - HARDNESS_STEP), [key("Shift+[")]
+            "So&fter Brush", lambda: canvas.set_hardness(canvas.hardness - HARDNESS_STEP), typed_keys("Shift+[")
         )
         self.harder = act(
-            "&Harder Brush", lambda: canvas.set_hardness(canvas.hardness + HARDNESS_STEP), [key("Shift+]")]
+            "&Harder Brush", lambda: canvas.set_hardness(canvas.hardness + HARDNESS_STEP), typed_keys("Shift+]")
         )
         self.clear_mask = act("&Clear Mask", document.clear_mask, [key("Ctrl+Shift+A")])
         self.invert_mask = act("&Invert Mask", document.invert_mask, [key("Ctrl+I")])
-        self.grow_mask = act("&Grow Mask", lambda: document.grow_mask(GROW_STEP), [key("Ctrl+Shift+=")])
-        self.shrink_mask = act("Shrin&k Mask", lambda: document.grow_mask(-GROW_STEP), [key("Ctrl+Shift+-")])
+        # Ctrl with [ and ], like [ and ] for the brush: the = and - keys belong to the zoom (see below).
+        grow_tip = f"by {GROW_STEP} photo pixels"
+        self.grow_mask = act(
+            "&Grow Mask", lambda: document.grow_mask(GROW_STEP), [key("Ctrl+]")], f"Grow the mask {grow_tip} (Ctrl+])"
+        )
+        self.shrink_mask = act(
+            "Shrin&k Mask",
+            lambda: document.grow_mask(-GROW_STEP),
+            [key("Ctrl+[")],
+            f"Shrink the mask {grow_tip} (Ctrl+[)",
+        )
+        self.shadow = act(
+            "Expand to Include S&hadow",
+            commands.expand_for_shadow,
+            tip="Grow the mask downward by a quarter of its height, to remove the object's shadow too",
+        )
         self.show_mask = act("&Show Mask", self._toggle_mask, [key("H")], "Show or hide the mask (H)")
         self.show_mask.setCheckable(True)
         self.show_mask.setChecked(True)
         self.overlay_colour = act("Mask &Colour…", self.choose_overlay_colour)
 
         # 4. View.
-        self.zoom_in = act("Zoom &In", canvas.zoom_in, key.keyBindings(std.ZoomIn))
-        self.zoom_out = act("Zoom &Out", canvas.zoom_out, key.keyBindings(std.ZoomOut))
+        # Ctrl with the =/+ key zooms in with or without Shift, as in other photo editors (typed_keys).
+        zoom_in_keys = typed_keys("Ctrl++", "Ctrl+=")
+        zoom_in_keys += [k for k in key.keyBindings(std.ZoomIn) if k not in zoom_in_keys]  # e.g. a zoom media key
+        self.zoom_in = act("Zoom &In", canvas.zoom_in, zoom_in_keys)
+        zoom_out_keys = [key("Ctrl+-")] + [k for k in key.keyBindings(std.ZoomOut) if k != key("Ctrl+-")]
+        self.zoom_out = act("Zoom &Out", canvas.zoom_out, zoom_out_keys)
         self.fit = act("&Fit in Window", canvas.fit, [key("Ctrl+0")])
         self.actual_size = act("&Actual Size (100 %)", lambda: canvas.set_zoom(1.0), [key("Ctrl+1")])
 
@@ -164,6 +250,12 @@ class EditorActions:
         self.accept = act("&Accept Result", commands.accept_result, [key("Ctrl+Shift+Return")])
         self.discard = act("&Discard Result", commands.discard_result, [key("Ctrl+Backspace")])
         self.again = act("Try Another &Seed", commands.run_again, [key("Ctrl+Shift+R")])
+        self.variations = act(
+            "&Variations",
+            commands.run_variations,
+            [key("Ctrl+Alt+Return"), key("Ctrl+Alt+Enter")],
+            "Make several results of the mask, each with a new seed, to choose from (Ctrl+Alt+Enter)",
+        )
 
         # 6. Other windows.
         self.batch = act("&Batch…", commands.show_batch, [key("Ctrl+B")], "Inpaint a folder of photos with their masks")
@@ -208,7 +300,15 @@ class EditorActions:
         mask_menu.addActions([*self._tools.values(), self.smaller, self.bigger, self.softer, self.harder])
         mask_menu.addSeparator()
         mask_menu.addActions(
-            [self.clear_mask, self.invert_mask, self.grow_mask, self.shrink_mask, self.show_mask, self.overlay_colour]
+            [
+                self.clear_mask,
+                self.invert_mask,
+                self.grow_mask,
+                self.shrink_mask,
+                self.shadow,
+                self.show_mask,
+                self.overlay_colour,
+            ]
         )
 
         view_menu = bar.addMenu("&View")
@@ -219,7 +319,7 @@ class EditorActions:
         view_menu.addAction(panel_action)
 
         run_menu = bar.addMenu("&Inpaint")
-        run_menu.addActions([self.run, self.cancel, self.accept, self.discard, self.again])
+        run_menu.addActions([self.run, self.variations, self.cancel, self.accept, self.discard, self.again])
         run_menu.addSeparator()
         run_menu.addActions(run_extra)
 
@@ -227,7 +327,9 @@ class EditorActions:
         help_menu.addActions([self.models, self.about])
         return recent_menu
 
-    def update_enabled(self, *, has_photo: bool, running: bool, reviewing: bool, batch: bool, batch_tip: str) -> None:
+    def update_enabled(
+        self, *, has_photo: bool, running: bool, reviewing: bool, batch: bool, batch_tip: str, seeded: bool = True
+    ) -> None:
         """Enable what may be done now.
 
         Args:
@@ -236,13 +338,16 @@ class EditorActions:
             reviewing: a result is under review.
             batch: a batch runs (the editor's job would wait behind all of it).
             batch_tip: why Inpaint is off while a batch runs.
+            seeded: the engine that runs (or ran the result under review) gives another fill for another seed;
+                without that, variations and another seed would repeat the same picture.
         """
-        for action in (self.save, self.save_as, self.export_mask, self.clear_mask, self.invert_mask):
+        for action in (self.save, self.save_as, self.export_mask, self.clear_mask, self.invert_mask, self.shadow):
             action.setEnabled(has_photo)
         self.run.setEnabled(has_photo and not running and not reviewing and not batch)
         self.run.setToolTip(batch_tip if batch else RUN_TIP)
         self.run.setStatusTip(batch_tip if batch else RUN_TIP)  # menus show it when hovered
+        self.variations.setEnabled(has_photo and not running and not reviewing and not batch and seeded)
         self.cancel.setEnabled(running)
         for action in (self.accept, self.discard):
             action.setEnabled(reviewing and not running)
-        self.again.setEnabled(reviewing and not running and not batch)
+        self.again.setEnabled(reviewing and not running and not batch and seeded)

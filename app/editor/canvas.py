@@ -37,7 +37,7 @@ from PySide6.QtWidgets import QGestureEvent, QPinchGesture, QWidget
 from app.editor import canvas_layers
 from app.editor.canvas_tools import MaskGestures
 from app.editor.document import EditorDocument
-from app.editor.mask_tools import BRUSH, ERASER, LASSO, RECTANGLE
+from app.editor.mask_tools import BOX_TOOLS, BRUSH, ERASER, LASSO, OBJECT
 from app.qt_image import paste_rgb
 
 MIN_ZOOM = 0.01
@@ -65,6 +65,7 @@ class Canvas(QWidget):
     tool_changed = Signal(str)
     view_changed = Signal()  # zoom or pan: the scroll bars follow
     split_moved = Signal(float)
+    object_box_drawn = Signal(QRect)  # the object tool's box, in photo pixels: find the object inside it
 
     def __init__(self, document: EditorDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -303,7 +304,7 @@ class Canvas(QWidget):
             self._cursor is not None
             and self._pan_from is None
             and not self._space_down
-            and self.tool not in (RECTANGLE, LASSO)
+            and self.tool not in (*BOX_TOOLS, LASSO)
             and not self._dragging_split
         ):
             self._paint_brush_outline(painter, self._cursor)
@@ -353,7 +354,8 @@ class Canvas(QWidget):
     # -- brush -----------------------------------------------------------------------------------------------
 
     def set_tool(self, tool: str) -> None:
-        """What a left-button drag does: :data:`BRUSH`, :data:`ERASER`, :data:`RECTANGLE` or :data:`LASSO`."""
+        """What a left-button drag does: :data:`BRUSH`, :data:`ERASER`, :data:`RECTANGLE`, :data:`LASSO` or
+        :data:`OBJECT`."""
         if tool != self.tool:
             self.tool = tool
             if self._cursor is not None:
@@ -443,7 +445,7 @@ class Canvas(QWidget):
                 self._sizing = (position, self.brush_size)
                 self._move_cursor(None)
                 self.update(self._outline_rect(position))
-            elif self.tool == RECTANGLE:
+            elif self.tool in BOX_TOOLS:
                 self.gestures.begin_box(position)
             elif self.tool == LASSO:
                 self.gestures.begin_lasso(position)
@@ -502,9 +504,12 @@ class Canvas(QWidget):
             gestures.end_stroke()
         elif gestures.boxing:
             gestures.drag_box(event.position())
-            if gestures.box_rect().isEmpty():
-                self.update()  # nothing to fill: take the dragged outline away
-            gestures.end_box()
+            if gestures.box_rect().isEmpty() or self.tool == OBJECT:
+                self.update()  # nothing to fill, or the object is found elsewhere: take the dragged outline away
+            if self.tool == OBJECT:
+                self.object_box_drawn.emit(gestures.take_box())
+            else:
+                gestures.end_box()
 
     def leaveEvent(self, event: object) -> None:
         self._move_cursor(None)

@@ -114,6 +114,12 @@ class MaskGestures:
         self.box_end = self.surface.widget_to_photo(position)
         self.surface.repaint_photo_rect(self.box_rect())
 
+    def take_box(self) -> QRect:
+        """End the drag and return its box (photo pixels, clipped; may be empty) without filling it."""
+        box = self.box_rect()
+        self.box_start = self.box_end = None
+        return box
+
     def end_box(self) -> None:
         """Fill the dragged box as one undo step."""
         box = self.box_rect()

@@ -48,6 +48,16 @@ def default_output_path(original: Path) -> Path:
     return original.with_name(f"{original.stem}_inpainted{original.suffix}")
 
 
+def changed_box_of(old: U8, new: U8) -> QRect:
+    """The box where ``new`` is larger than ``old`` (two masks of one size), empty when nowhere."""
+    rows = np.flatnonzero((new > old).any(axis=1))
+    if rows.size == 0:
+        return QRect()
+    band = slice(int(rows[0]), int(rows[-1]) + 1)
+    columns = np.flatnonzero((new[band] > old[band]).any(axis=0))
+    return QRect(int(columns[0]), int(rows[0]), int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
 def _rows_columns(rect: QRect) -> tuple[slice, slice]:
     return slice(rect.top(), rect.bottom() + 1), slice(rect.left(), rect.right() + 1)
 
@@ -137,6 +147,7 @@ class EditorDocument(QObject):
         self._saved_version = 0
         self.mask_image: QImage | None = None
         self._mask: U8 | None = None
+        self.mask_revision = 0  # counts finished mask edits: tells a changed mask without comparing pixels
         self.history = ResultsHistory()
         self.reviewed: HistoryEntry | None = None
 
@@ -159,6 +170,7 @@ class EditorDocument(QObject):
         self._mask = writable_view(self.mask_image)
         if mask is not None:
             self._mask[:] = mask
+        self.mask_revision += 1
         self.reviewed = None
         self.history.clear()
         self.undo_stack.clear()
@@ -198,6 +210,7 @@ class EditorDocument(QObject):
         """Overwrite the mask in ``rect`` (photo pixels); the views repaint just that part."""
         rows, columns = _rows_columns(rect)
         self.mask[rows, columns] = values
+        self.mask_revision += 1
         self.mask_changed.emit(QRect(rect))
         self.changed.emit()
 
@@ -225,9 +238,25 @@ class EditorDocument(QObject):
         after = self.mask[rows, columns].copy()
         if np.array_equal(before, after):
             return False
+        self.mask_revision += 1
         self.undo_stack.push(MaskPatchCommand(self, rect, before, after, text))
         self.changed.emit()
         return True
+
+    def add_to_mask(self, rect: QRect, values: U8, text: str) -> bool:
+        """Add ``values`` (the shape of ``rect``) to the mask inside ``rect``, the larger value winning, as one
+        undo step called ``text``; false when nothing changed.
+
+        Only ``rect`` is written and kept for undo, so adding a small object to a 50 MP mask costs that box,
+        not two full copies (callers find the box off the GUI thread, see :func:`changed_box_of`).
+        """
+        rect = rect.intersected(QRect(0, 0, self.mask.shape[1], self.mask.shape[0]))
+        if rect.isEmpty():
+            return False
+        rows, columns = _rows_columns(rect)
+        before = self.mask[rows, columns].copy()
+        self.write_mask(rect, np.maximum(before, values[: rect.height(), : rect.width()]))
+        return self.record_mask_edit(rect, before, text)
 
     def clear_mask(self) -> bool:
         """Empty the mask as one undo step; false when it was empty already."""
@@ -277,15 +306,17 @@ class EditorDocument(QObject):
             self.path is not None and target.exists() and self.path.exists() and target.resolve() == self.path.resolve()
         )
 
-    def save_to(self, target: Path, *, overwrite: bool = False) -> Path:
+    def save_to(self, target: Path, *, overwrite: bool = False, notes: list[str] | None = None) -> Path:
         """Write the photo as it is now (in the format and with the metadata of the original).
 
-        Returns the file written; raises core's :class:`~core.common.errors.MoebiusError` subclasses (an
-        existing file without ``overwrite``, a folder that is not writable, …) and then nothing changes.
+        ``notes`` receives a sentence whenever the file is less than a block-for-block copy of the original
+        could be (a JPEG encoded anew, only the first of several pages). Returns the file written; raises core's
+        :class:`~core.common.errors.MoebiusError` subclasses (an existing file without ``overwrite``, a folder
+        that is not writable, …) and then nothing changes.
         """
         if self.pixels is None:
             raise RuntimeError("no photo is open")
-        written = write_image(target, self.pixels, like=self.photo, overwrite=overwrite)
+        written = write_image(target, self.pixels, like=self.photo, overwrite=overwrite, notes=notes)
         self.last_saved = written
         self._saved_version = self.version
         self.changed.emit()
@@ -368,4 +399,11 @@ class EditorDocument(QObject):
         self.changed.emit()
 
 
-__all__ = ["ApplyPatchCommand", "EditorDocument", "MaskPatchCommand", "default_output_path", "next_version"]
+__all__ = [
+    "ApplyPatchCommand",
+    "EditorDocument",
+    "MaskPatchCommand",
+    "changed_box_of",
+    "default_output_path",
+    "next_version",
+]

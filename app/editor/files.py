@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.editor.document import EditorDocument
 from app.editor.photo_loader import ASYNC_PIXELS, LoadedPhoto, MaskSource, PhotoLoader, header_size, load_photo
-from core.common.errors import MoebiusError
+from core.common.errors import MoebiusError, OutputNotWritableError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
@@ -174,12 +174,18 @@ class PhotoFiles(QObject):
             "Replace the original?", f"Replace the original photo {target.name}?"
         ):
             return False
+        notes: list[str] = []
         try:
-            written = self.document.save_to(target, overwrite=overwrite)
+            written = self.document.save_to(target, overwrite=overwrite, notes=notes)
+        except OutputNotWritableError as error:
+            # A read-only folder (a memory card, a shared drive): offer another place instead of a dead end.
+            self.view.show_message(error.user_message())
+            question = f"{error.user_message()}\n\nSave the photo somewhere else?"
+            return self.view.confirm("Cannot save here", question) and self.save_as()
         except MoebiusError as error:
             self.view.show_message(error.user_message())
             return False
-        self.view.show_status(f"Saved {written}")
+        self.view.show_status(" — ".join([f"Saved {written}", *notes]))
         return True
 
     def export_mask(self) -> bool:

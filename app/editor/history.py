@@ -19,12 +19,13 @@ from PySide6.QtGui import QImage
 
 from app.qt_image import array_to_qimage
 from core.inpaint.result import InpaintResult
+from core.job.engines import ENGINES
 from core.job.settings import JobSettings
 
 U8 = npt.NDArray[np.uint8]
 MAX_ENTRIES = 24
 MAX_BYTES = 1_000_000_000  # patches of all entries together; a few 50 MP variations of a large mask fit
-THUMB_SIZE = 96
+THUMB_SIZE = 56  # the strip stays one compact row under the canvas (see app.editor.results_panel)
 _entry_ids = itertools.count(1)
 
 
@@ -52,13 +53,39 @@ def crop(pixels: npt.NDArray[np.uint8], rect: QRect) -> npt.NDArray[np.uint8]:
     return pixels[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1].copy()
 
 
-def settings_summary(settings: JobSettings) -> str:
-    """A short line for the thumbnail's caption: what a run of these settings did."""
-    parts = [f"{settings.steps} steps", f"guidance {settings.guidance:g}"]
-    if not settings.colour_match:
-        parts.append("no colour match")
-    elif settings.colour_match_strength < 1:
-        parts.append(f"colour {settings.colour_match_strength:.0%}")
+def engine_label(engine: str) -> str:
+    """What the user reads for an engine's name (``"moebius"`` -> ``"Moebius (AI)"``); unknown names as they are."""
+    info = ENGINES.get(engine)
+    return info.label if info is not None else engine
+
+
+def uses_seed(engine: str) -> bool:
+    """Whether a run of ``engine`` depends on its seed (another seed gives another fill); unknown engines do."""
+    info = ENGINES.get(engine)
+    return info is None or info.uses_seed
+
+
+def settings_summary(settings: JobSettings, engine: str) -> str:
+    """A short line for the result's description: what the run of ``engine`` with these settings did.
+
+    Only what the engine uses is named (from its capability flags in :data:`core.job.engines.ENGINES`): the
+    classic fill has no steps and no guidance, so a line about them would describe something that never ran.
+    """
+    info = ENGINES.get(engine)
+    parts = []
+    if info is None or info.uses_steps:
+        parts.append(f"{settings.steps} steps")
+    if info is None or info.uses_guidance:
+        parts.append(f"guidance {settings.guidance:g}")
+    # Colour matching corrects a model's colour drift; the classic fill reproduces the photo's edge exactly and
+    # never runs it (the registry has no flag for it, so the model engines are the ones that match colour).
+    if info is None or info.needs_weights:
+        if not settings.colour_match:
+            parts.append("no colour match")
+        elif settings.colour_match_strength < 1:
+            parts.append(f"colour {settings.colour_match_strength:.0%}")
+    else:
+        parts.append("classic fill")
     if settings.grain_match:
         parts.append("grain")
     return " · ".join(parts)
@@ -113,7 +140,7 @@ class HistoryEntry:
             mask=crop(mask, mask_rect) if not mask_rect.isEmpty() else np.zeros((0, 0), np.uint8),
             seed=result.seed,
             engine=result.engine,
-            summary=settings_summary(settings),
+            summary=settings_summary(settings, result.engine),
             seconds=float(seconds),
             warnings=list(result.warnings),
             plan_rects=plan_rects,
@@ -125,9 +152,19 @@ class HistoryEntry:
 
     @property
     def caption(self) -> str:
-        seed = f"seed {self.seed}" if self.seed is not None else "no seed"
+        """The thumbnail's one-line caption: the seed (or the engine, for one without), ✓ once accepted."""
+        name = f"seed {self.seed}" if self.seed is not None else engine_label(self.engine).split(" (")[0]
         mark = "✓ " if self.accepted else ""
-        return f"{mark}{seed}\n{self.summary}"
+        return f"{mark}{name}"
+
+    @property
+    def description(self) -> str:
+        """What ran, in one line: engine, seed where it matters, settings it used, time."""
+        parts = [engine_label(self.engine)]
+        if self.seed is not None or uses_seed(self.engine):
+            parts.append(f"seed {self.seed}" if self.seed is not None else "random seed")
+        parts += [self.summary, f"{self.seconds:.1f} s"]
+        return " · ".join(parts)
 
     def shown_over(self, photo: U8) -> U8:
         """The result's box as it looks over ``photo``: only the pixels the run changed are replaced.

@@ -1,12 +1,19 @@
-"""The results history as a strip of thumbnails under the canvas, newest on the right."""
+"""The results history as a strip of thumbnails under the canvas, newest on the right.
+
+One compact row: a small thumbnail with a one-line caption (the seed); what ran is in the tooltip and in the
+review bar beside the strip. The strip keeps its height whether it holds results or not, so the canvas above
+it never jumps when the first result arrives.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
 from app.editor.history import THUMB_SIZE, HistoryEntry, ResultsHistory
+
+EMPTY_TEXT = "Results of this photo appear here"
 
 
 class HistoryStrip(QListWidget):
@@ -24,9 +31,13 @@ class HistoryStrip(QListWidget):
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The thumbnail, two caption lines and the frame.
-        self.setFixedHeight(THUMB_SIZE + 2 * self.fontMetrics().lineSpacing() + 20)
-        self.setSpacing(4)
+        # The thumbnail, one caption line, the frame and room for the horizontal scroll bar when it shows.
+        scroll_bar = self.horizontalScrollBar().sizeHint().height()
+        self.setFixedHeight(THUMB_SIZE + self.fontMetrics().lineSpacing() + 14 + scroll_bar)
+        caption = self.fontMetrics().horizontalAdvance("✓ seed 2147483647")  # the longest seed a run draws
+        self.setGridSize(QSize(max(THUMB_SIZE + 28, caption + 10), THUMB_SIZE + self.fontMetrics().lineSpacing() + 8))
+        self.setMinimumWidth(THUMB_SIZE * 2)
+        self.setSpacing(2)
         self.setAccessibleName("Results history")
         self.setToolTip("Results of this photo: pick one to review it (arrow keys move, Enter picks)")
         self.itemClicked.connect(self._emit)
@@ -42,17 +53,15 @@ class HistoryStrip(QListWidget):
             icon.addPixmap(pixmap, QIcon.Mode.Selected)  # untinted: the selection must not change the colours
             item = QListWidgetItem(icon, entry.caption)
             item.setData(Qt.ItemDataRole.UserRole, entry.id)
-            item.setToolTip(
-                f"{entry.engine} · {entry.caption.replace(chr(10), ' · ')} · {entry.seconds:.1f} s"
-                f"\n{entry.rect.width()} × {entry.rect.height()} px changed"
-            )
+            accepted = " (accepted)" if entry.accepted else ""
+            item.setToolTip(f"{entry.description}{accepted}\n{entry.rect.width()} × {entry.rect.height()} px changed")
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.addItem(item)
             if entry is selected:
                 item.setSelected(True)
                 self.setCurrentItem(item)
         self.blockSignals(False)
-        self.setVisible(bool(self.history.entries))
+        self.viewport().update()
         if selected is not None:
             current = self.currentItem()
             if current is not None:
@@ -61,6 +70,14 @@ class HistoryStrip(QListWidget):
     def entry_at(self, row: int) -> HistoryEntry | None:
         item = self.item(row)
         return None if item is None else self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.count() == 0:  # say what the empty row is for
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(self.palette().ColorGroup.Disabled, self.palette().ColorRole.Text))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, EMPTY_TEXT)
+            painter.end()
 
     def _emit(self, item: QListWidgetItem) -> None:
         entry = self.history.find(int(item.data(Qt.ItemDataRole.UserRole)))

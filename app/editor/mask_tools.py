@@ -21,6 +21,8 @@ BRUSH = "brush"
 ERASER = "eraser"
 RECTANGLE = "rectangle"
 LASSO = "lasso"
+OBJECT = "object"  # drag a box around an object: the mask snaps to the object (app.editor.selection_tool)
+BOX_TOOLS = (RECTANGLE, OBJECT)  # the tools whose drag is a box
 MIN_RADIUS = 0.71  # a radius under one pixel still marks the pixel under the cursor
 
 

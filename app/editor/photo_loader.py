@@ -17,7 +17,6 @@ from PySide6.QtGui import QImage, QImageReader
 
 from app.qt_image import rgb_to_rgb32
 from app.worker import forget_foreign_thread
-from core.photo.mask import FILL_THRESHOLD
 from core.photo.photo import Photo
 from core.photo.read import read_image, read_mask
 
@@ -80,7 +79,8 @@ def load_photo(path: Path, mask_source: MaskSource | None = None) -> LoadedPhoto
         if values is not None:
             # Kept as it is: grey is a partial fill (a soft edge), exactly as the engines read the file.
             mask = np.ascontiguousarray(values, dtype=np.uint8)
-            note = f"mask {float((mask >= FILL_THRESHOLD).mean()):.1%} of the photo"
+            # Where the mask came from; how much it covers is the status bar's live count (it follows edits).
+            note = f"mask from {Path(source).name}" if isinstance(source, str | Path) else "with the batch's mask"
     return LoadedPhoto(Path(path), photo, image, reduced_copy(image), mask, note)
 
 

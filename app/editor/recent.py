@@ -7,16 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
-
-from core.common import paths
+from app.window_store import window_settings
 
 MAX_RECENT = 10
-
-
-def window_settings() -> QSettings:
-    """The window's settings file (``window.ini`` in the app's config folder)."""
-    return QSettings(str(paths.config_dir(ensure=True) / "window.ini"), QSettings.Format.IniFormat)
 
 
 def recent_files() -> list[str]:
@@ -35,3 +28,22 @@ def remember_recent(path: Path) -> list[str]:
     store.setValue("recent", recent)
     store.sync()
     return recent
+
+
+def recent_labels(paths: list[str]) -> list[str]:
+    """Menu labels for recent files: the file name, followed by as much of its folder as tells it apart from
+    other recent files of the same name (``coffee.png — samples``, ``coffee.png — Desktop``)."""
+    parts = [Path(path).parts for path in paths]
+    labels = []
+    for index, path in enumerate(paths):
+        name = Path(path).name
+        twins = [other for number, other in enumerate(parts) if number != index and other[-1:] == parts[index][-1:]]
+        if not twins:
+            labels.append(name)
+            continue
+        folders = parts[index][:-1]
+        depth = 1
+        while depth < len(folders) and any(other[:-1][-depth:] == folders[-depth:] for other in twins):
+            depth += 1
+        labels.append(f"{name} — {Path(*folders[-depth:])}" if folders else name)
+    return labels

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 from PySide6.QtCore import QObject, QRect
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QWidget
 
 from app.editor.actions import make_action
 from app.editor.canvas import Canvas
@@ -22,6 +22,7 @@ from app.editor.canvas_layers import preview_layer
 from app.editor.document import EditorDocument
 from app.editor.history import HistoryEntry, ResultsHistory, crop
 from app.editor.history_strip import HistoryStrip
+from app.editor.results_panel import ResultsPanel, ReviewBar
 from app.editor.runner import JobRunner
 from app.qt_image import rgb_to_rgb32
 from core.common.progress import ProgressEvent
@@ -41,33 +42,6 @@ class ReviewView(Protocol):
     def show_status(self, text: str) -> None:
         """A short note in the status bar."""
         ...
-
-
-class ReviewBar(QWidget):
-    """The bar under the canvas while a result is under review: what it is, and Accept / Discard / Try again."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(10, 6, 10, 6)
-        self.label = QLabel()
-        row.addWidget(self.label, 1)
-        self.accept_button = QPushButton("Accept")
-        self.discard_button = QPushButton("Discard")
-        self.again_button = QPushButton("Try another seed")
-        for button in (self.again_button, self.discard_button, self.accept_button):
-            row.addWidget(button)
-        self.accept_button.setDefault(True)
-        self.hide()
-
-    def show_entry(self, entry: HistoryEntry) -> None:
-        seed = f"seed {entry.seed}" if entry.seed is not None else "no seed"
-        done = " (accepted)" if entry.accepted else ""
-        self.label.setText(
-            f"{entry.engine} · {seed} · {entry.summary} · {entry.seconds:.1f} s{done} — keep this result? "
-            "(hold \\ to compare, Y splits)"
-        )
-        self.show()
 
 
 class ReviewController(QObject):
@@ -90,8 +64,8 @@ class ReviewController(QObject):
         self.runner = runner
         self.view = view
         self.strip = HistoryStrip(document.history)
-        self.strip.hide()
         self.bar = ReviewBar()
+        self.panel = ResultsPanel(self.strip, self.bar)  # shown by the window while a photo is open
         self.showing_before = False
         self.preview_count = 0  # live previews shown for the running job (observable for tests)
         self._preview_job = 0
@@ -215,7 +189,7 @@ class ReviewController(QObject):
         self.canvas.plan_rects = []
         self.canvas.mask_visible = self.view.mask_wanted()
         self.canvas.update()
-        self.bar.hide()
+        self.bar.clear_entry()
         self.strip.rebuild()
 
     def reset(self) -> None:
@@ -227,7 +201,7 @@ class ReviewController(QObject):
         self.canvas.mask_visible = self.view.mask_wanted()
         self.clear_preview()
         self.strip.rebuild()
-        self.bar.hide()
+        self.bar.clear_entry()
 
     # -- decisions -------------------------------------------------------------------------------------------
 

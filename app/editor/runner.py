@@ -1,8 +1,9 @@
 """The editor's inpaint job: at most one at a time, run in the app's inference thread.
 
 The inference worker's signals carry every job's id (the batch window's too); :class:`JobRunner` passes on
-only those of the editor's own job, so the window and the review never compare ids. :class:`StepPace` turns
-the denoising steps seen so far into a "time left" for the progress bar.
+only those of the editor's own job, so the window and the review never compare ids. A job of several
+variations reports each result as it comes (:attr:`JobRunner.produced`) and ends once (:attr:`JobRunner.ended`).
+:class:`StepPace` turns the denoising steps seen so far into a "time left" for the progress bar.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from app.worker import InferenceService, Job
 from core.common.progress import ProgressEvent
 from core.inpaint.result import InpaintResult
+from core.job.request import InpaintRequest
 
 
 class StepPace:
@@ -44,12 +46,14 @@ class StepPace:
         return f" · ~{left:.0f} s left" if left >= 1 else ""
 
 
-def progress_text(event: ProgressEvent, time_left: str = "") -> str:
-    """What the progress bar says for ``event``: ``Step 3/20 · ~9 s left``, ``Decode 1/1``, ``Load``."""
+def progress_text(event: ProgressEvent, time_left: str = "", variation: tuple[int, int] | None = None) -> str:
+    """What the progress bar says for ``event``: ``Step 3/20 · ~9 s left``, ``Decode 1/1``, ``Load``, and
+    ``Variation 2 of 3 · Step 3/20`` while a job of variations runs its second."""
+    prefix = f"Variation {variation[0]} of {variation[1]} · " if variation is not None else ""
     if event.total <= 0:
-        return event.stage.capitalize()
+        return prefix + event.stage.capitalize()
     label = "Step" if event.stage == "denoise" else event.stage.capitalize()
-    return f"{label} {event.step}/{event.total}{time_left}"
+    return f"{prefix}{label} {event.step}/{event.total}{time_left}"
 
 
 class JobRunner(QObject):
@@ -62,8 +66,10 @@ class JobRunner(QObject):
 
     started = Signal(str)  # engine name
     progressed = Signal(object)  # ProgressEvent of the running job (none once it is cancelled)
-    finished = Signal(object, object)  # the InpaintRequest it ran, its InpaintResult
-    failed = Signal(str)  # a message for the user
+    variation_started = Signal(int, int)  # variation number (from 1), variations of the job
+    produced = Signal(object, object)  # the InpaintRequest run, its InpaintResult: one per variation
+    finished = Signal()  # the job made every result it was asked for (sent after ended)
+    failed = Signal(str)  # a message for the user (results made before the failure were produced)
     cancelled = Signal()
     ended = Signal()  # the job ended, whichever way (sent before finished, failed or cancelled)
 
@@ -72,9 +78,13 @@ class JobRunner(QObject):
         self.service = service
         self.job: Job | None = None
         self.pace = StepPace()
+        self.variation: tuple[int, int] | None = None  # (number, of how many) while variations run
+        self.produced_count = 0  # results the running job has made so far
         worker = service.worker
         worker.started.connect(self._started)
         worker.progressed.connect(self._progressed)
+        worker.variation_started.connect(self._variation_started)
+        worker.produced.connect(self._produced)
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)
         worker.cancelled.connect(self._cancelled)
@@ -87,6 +97,8 @@ class JobRunner(QObject):
         """Queue ``job`` in the inference thread; it becomes the editor's job."""
         self.job = self.service.submit(job)
         self.pace.reset()
+        self.variation = None
+        self.produced_count = 0
         return job
 
     def cancel(self) -> bool:
@@ -122,10 +134,20 @@ class JobRunner(QObject):
         if self.job is not None and job_id == self.job.id and not self.job.cancel.cancelled:
             self.progressed.emit(event)
 
-    def _finished(self, job_id: int, result: InpaintResult) -> None:
-        job = self.job
-        if job is not None and self._end(job_id):
-            self.finished.emit(job.request, result)
+    def _variation_started(self, job_id: int, number: int, total: int) -> None:
+        if self._own(job_id):
+            self.variation = (number, total)
+            self.pace.reset()
+            self.variation_started.emit(number, total)
+
+    def _produced(self, job_id: int, request: InpaintRequest, result: InpaintResult) -> None:
+        if self._own(job_id):
+            self.produced_count += 1
+            self.produced.emit(request, result)
+
+    def _finished(self, job_id: int, _result: InpaintResult) -> None:
+        if self._end(job_id):
+            self.finished.emit()
 
     def _failed(self, job_id: int, message: str) -> None:
         if self._end(job_id):

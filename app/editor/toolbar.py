@@ -3,7 +3,9 @@ and Inpaint / Cancel. The spin boxes and the slider follow the canvas (keys and 
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QSlider, QSpinBox, QToolBar, QWidget
 
 from app.editor.actions import EditorActions
@@ -25,9 +27,12 @@ class EditorToolBar(QToolBar):
         self.canvas = canvas
         self.addActions([actions.open, actions.save])
         self.addSeparator()
-        self.addActions([actions.undo, actions.redo])
+        # The undo stack's actions rename themselves ("Undo Apply inpaint result"): the bar shows buttons of a
+        # fixed name that follow them, so the bar never changes width and the window never moves.
+        self.undo_button = self._fixed_text(actions.undo, "Undo")
+        self.redo_button = self._fixed_text(actions.redo, "Redo")
         self.addSeparator()
-        self.addActions([actions.brush, actions.eraser, actions.rectangle, actions.lasso])
+        self.addActions([actions.brush, actions.eraser, actions.rectangle, actions.lasso, actions.object_tool])
 
         self.size_spin = QSpinBox()
         self.size_spin.setRange(MIN_BRUSH, MAX_BRUSH)
@@ -61,6 +66,23 @@ class EditorToolBar(QToolBar):
         self.hardness_spin.valueChanged.connect(lambda value: canvas.set_hardness(value / 100))
         canvas.hardness_changed.connect(lambda hardness: self.hardness_spin.setValue(round(hardness * 100)))
         self.opacity_slider.valueChanged.connect(self._set_opacity)
+
+    def _fixed_text(self, action: QAction, text: str) -> QAction:
+        """A tool bar button named ``text`` that triggers ``action`` and follows its enabled state; what it would
+        undo or redo is its tooltip."""
+        button = QAction(text, self)
+        button.triggered.connect(lambda _checked=False: action.trigger())
+
+        def follow() -> None:
+            if not (shiboken6.isValid(action) and shiboken6.isValid(button)):
+                return  # the window is being taken apart
+            button.setEnabled(action.isEnabled())
+            button.setToolTip(action.text().replace("&", ""))
+
+        action.changed.connect(follow)
+        follow()
+        self.addAction(button)
+        return button
 
     def _set_opacity(self, value: int) -> None:
         self.canvas.overlay_opacity = value / 100

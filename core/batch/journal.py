@@ -5,17 +5,19 @@
 - ``{"kind": "batch", "settings": {...}, "time": ...}`` when a run starts: every setting that changes a result
   (engine, steps, guidance, seed and seed policy, blending, mask placement, output template, quality).
 - ``{"kind": "file", "photo": NAME, "status": "started", "output": OUT, "seed": S, "time": ...}`` just before a
-  photo is processed, and a second record with ``"status": "done"`` (plus seconds and the output's size) or
-  ``"failed"`` (plus the reason) when it ends.
+  photo is processed, and a second record with ``"status": "done"`` (plus the output's size in ``bytes`` and its
+  ``sha256``) or ``"failed"`` (plus the reason) when it ends.
 
 Each record is written with one ``write`` on a file opened for appending and then flushed to the disk, so a
 crash loses at most the record being written; a damaged last line is ignored when reading. The latest record of
 a photo wins.
 
-Resuming (see :func:`core.batch.prepare.prepare_batch`): a photo whose latest record is ``done`` and whose output
-still exists is skipped. A photo whose latest record is ``started`` and whose output exists was finished by the
-crashed run (outputs appear atomically, so an existing output is complete) and is recorded as done without
-redoing it. Everything else is processed again.
+Resuming (see :func:`core.batch.prepare.prepare_batch`): a photo whose latest record is ``done`` is skipped while
+its output is still the file that was written: same size and SHA-256 (journals from before the hash was recorded:
+the same size; see :mod:`core.batch.outputs`). A missing or damaged output is made again; one that changed but still
+decodes is kept (somebody's retouch); the result says which and why. A photo whose latest record is ``started`` and
+whose output exists and decodes was finished by the crashed run (outputs appear atomically) and is recorded as done,
+with its size and hash, without redoing it. Everything else is processed again.
 
 While a run writes, it holds an exclusive lock on ``moebius-batch.lock`` (released by the operating system even
 when the process is killed), so two runs never write into one folder at once.

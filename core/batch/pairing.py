@@ -15,9 +15,16 @@ Conventions 2 and 3 are looked up together: exactly one candidate pairs the phot
 (``missing``: listed, never guessed); two or more are a ``conflict`` that names every candidate, and the photo
 is not processed until one of them is removed or the pairing is fixed by hand. Files whose names mark them as
 masks (``*_mask.*``, ``*.mask.png``) are never treated as photos, and files that are not images by their
-extension are listed as ``not-image`` (they do not count as failures).
+extension are listed as ``not-image`` (they do not count as failures). Hidden entries (names starting with a
+dot) and subfolders are not looked at.
 
-Everything here works on names only: no file is opened, so pairing a folder of thousands of photos is quick.
+Nothing is dropped silently: an entry named like a photo (by its extension, in any case) that is not a
+readable file — a broken link, a link that loops, a folder, a device or pipe, a file this user may not read —
+is listed as ``unreadable`` with the reason, and the batch reports it as failed. So is a photo whose only mask
+candidate is such an entry.
+
+Everything here works on names and file status only: no file is opened, so pairing a folder of thousands of
+photos is quick.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ MANUAL = "manual"
 MISSING = "missing"
 CONFLICT = "conflict"
 NOT_IMAGE = "not-image"
+UNREADABLE = "unreadable"
 
 ANCHORS = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
 
@@ -111,14 +119,18 @@ class Pairing:
         mask: its mask file; ``None`` for a shared mask (chosen per photo by :class:`SharedMasks`), a missing
             mask, a conflict or a file that is not an image.
         source: how the mask was found: ``shared``, ``masks-folder``, ``sibling``, ``manual`` (set by a front
-            end), or why there is none: ``missing``, ``conflict``, ``not-image``.
+            end), or why there is none: ``missing``, ``conflict``, ``not-image``, ``unreadable`` (the entry, or
+            its only mask, is not a readable file).
         candidates: every mask file that matched, for a conflict (or the one that was chosen).
+        detail: for ``unreadable``, what is wrong, completing a sentence about the photo (``"is a broken
+            link …"``).
     """
 
     photo: Path
     mask: Path | None
     source: str
     candidates: tuple[Path, ...] = ()
+    detail: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -134,10 +146,17 @@ class Pairing:
             return f"{len(self.candidates)} masks match {self.photo.name}: {names}; remove all but one."
         if self.source == NOT_IMAGE:
             return f"{self.photo.name} is not a photo (its extension is not one of the image formats); ignored."
+        if self.source == UNREADABLE:
+            return f"{self.photo.name} {self.detail or 'cannot be read'}; it is not processed."
         return None
 
     def with_mask(self, mask: Path) -> Pairing:
-        """The same photo paired by hand with ``mask`` (what a front end does when the user fixes a pairing)."""
+        """The same photo paired by hand with ``mask`` (what a front end does when the user fixes a pairing).
+
+        A photo entry that cannot be read stays as it is: no mask makes it processable.
+        """
+        if self.source == UNREADABLE and self.mask is None:
+            return self
         return Pairing(self.photo, mask, MANUAL, (mask,))
 
 
@@ -173,26 +192,32 @@ def pair_folder(
     if not source.is_dir():
         state = "is not a folder" if source.exists() else "does not exist"
         raise BatchInputError(f"The input folder {source} {state}.")
-    # 1. The file names of the folder, once (hidden files and subfolders are never photos).
-    names = sorted(e.name for e in os.scandir(source) if not e.name.startswith(".") and _is_file(e))
+    # 1. The folder's entries, once: readable files, and what is wrong with each photo-named entry that is not
+    #    one (hidden entries and subfolders with other names are never photos).
+    problems: dict[Path, str] = {}
+    names = _photo_like_entries(source, problems)
     # 2. Index the masks folder by stem, once, so each photo's lookup costs nothing.
     mask_folder = _masks_folder(source, masks_dir)
-    by_stem = _index_masks(mask_folder) if mask_folder is not None and shared is None else {}
+    by_stem = _index_masks(mask_folder, problems) if mask_folder is not None and shared is None else {}
     siblings = {name for name in names if is_mask_name(name)}
     siblings_by_stem = _index_siblings(siblings)
-    shared_files = {p.resolve() for p in shared.files()} if shared is not None else set()
+    shared_files = {_resolved(p) for p in shared.files()} if shared is not None else set()
     pairings: list[Pairing] = []
     for name in names:
         # 3. Skip masks and files the pattern leaves out.
         if name in siblings or (pattern is not None and not fnmatch.fnmatch(name, pattern)):
             continue
         photo = source / name
-        if shared_files and photo.resolve() in shared_files:
+        if shared_files and _resolved(photo) in shared_files:
             continue
-        if os.path.splitext(name)[1].lower() not in PHOTO_EXTENSIONS:
+        if not _looks_like_photo(name):
             pairings.append(Pairing(photo, None, NOT_IMAGE))
             continue
-        # 4. Pair it.
+        # 4. A photo-named entry that cannot be read is reported, never dropped.
+        if photo in problems:
+            pairings.append(Pairing(photo, None, UNREADABLE, detail=problems[photo]))
+            continue
+        # 5. Pair it.
         if shared is not None:
             pairings.append(Pairing(photo, None, SHARED))
             continue
@@ -203,17 +228,73 @@ def pair_folder(
             pairings.append(Pairing(photo, None, MISSING))
         elif len(found) > 1:
             pairings.append(Pairing(photo, None, CONFLICT, tuple(p for _, p in found)))
+        elif found[0][1] in problems:
+            mask = found[0][1]
+            detail = f"has one mask, {mask.name}, and it {problems[mask]}"
+            pairings.append(Pairing(photo, mask, UNREADABLE, (), detail))
         else:
             kind, mask = found[0]
             pairings.append(Pairing(photo, mask, kind, (mask,)))
     return pairings
 
 
-def _is_file(entry: os.DirEntry[str]) -> bool:
+def _photo_like_entries(folder: Path, problems: dict[Path, str]) -> list[str]:
+    """The sorted names of ``folder``'s readable files and of its photo-named entries that are not; what is wrong
+    with the latter goes into ``problems``. Hidden entries and other subfolders are left out."""
+    names: list[str] = []
+    for entry in os.scandir(folder):
+        if entry.name.startswith("."):
+            continue
+        problem = entry_problem(entry)
+        if problem is None:
+            names.append(entry.name)
+        elif _looks_like_photo(entry.name):
+            names.append(entry.name)
+            problems[folder / entry.name] = problem
+    return sorted(names)
+
+
+def entry_problem(entry: os.DirEntry[str]) -> str | None:
+    """What keeps a folder entry from being read as a photo, completing "NAME …"; ``None`` for a readable file.
+
+    Args:
+        entry: an entry of :func:`os.scandir`.
+    """
+    import errno
+    import stat
+
+    # 1. What the entry leads to (a link is followed; a link to a readable regular file is fine).
     try:
-        return entry.is_file()
-    except OSError:
-        return False
+        mode = os.stat(entry.path).st_mode
+    except OSError as error:
+        if not entry.is_symlink():
+            return f"cannot be examined ({error.strerror or error})"
+        target = os.readlink(entry.path)
+        if isinstance(error, FileNotFoundError):
+            return f"is a broken link (it points to {target}, which does not exist)"
+        if error.errno == errno.ELOOP:
+            return "is a link that leads back to itself"
+        if isinstance(error, PermissionError):
+            return f"is a link to {target}, which this user may not open"
+        return f"is a link to {target}, which cannot be opened ({error.strerror or error})"
+    # 2. A regular file this user may read, or something else.
+    if stat.S_ISREG(mode):
+        return None if os.access(entry.path, os.R_OK) else "cannot be read: permission denied"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a photo file"
+    return "is not a regular file (a device, pipe or socket)"
+
+
+def _looks_like_photo(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` with links resolved; a link that loops is left as it is (it matches nothing)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _masks_folder(source: Path, masks_dir: str | os.PathLike[str] | None) -> Path | None:
@@ -228,15 +309,19 @@ def _masks_folder(source: Path, masks_dir: str | os.PathLike[str] | None) -> Pat
     return folder
 
 
-def _index_masks(folder: Path) -> dict[str, list[Path]]:
-    """Image files of the masks folder by the photo stem they belong to (``NAME`` and ``NAME_mask`` → ``NAME``)."""
+def _index_masks(folder: Path, problems: dict[Path, str]) -> dict[str, list[Path]]:
+    """Image files of the masks folder by the photo stem they belong to (``NAME`` and ``NAME_mask`` → ``NAME``).
+
+    Image-named entries that cannot be read are indexed too, with what is wrong in ``problems``, so that a photo
+    whose mask is a broken link is told so instead of "no mask found".
+    """
     index: dict[str, list[Path]] = {}
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        stem, suffix = os.path.splitext(entry.name)
-        if entry.name.startswith(".") or suffix.lower() not in PHOTO_EXTENSIONS or not _is_file(entry):
+    for name in _photo_like_entries(folder, problems):
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() not in PHOTO_EXTENSIONS:
             continue
         for key in {stem, stem.removesuffix("_mask"), stem.removesuffix(".mask")}:
-            index.setdefault(key, []).append(folder / entry.name)
+            index.setdefault(key, []).append(folder / name)
     return index
 
 

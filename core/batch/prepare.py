@@ -7,11 +7,12 @@ shared mask once, and reads the journal (:mod:`core.batch.journal`) to decide pe
 conflict, not an image, a name clash). The :class:`BatchPlan` it returns is what a front end shows as the
 pairing table, and what :func:`core.batch.runner.run_batch` runs.
 
-Resume policy: a rerun with ``resume=True`` skips every photo the journal records as done (and whose output
-still exists). When the journal's settings differ from this run's, the batch is refused
-(:class:`~core.common.errors.BatchSettingsChangedError`, naming the differences) unless ``overwrite=True``,
-which redoes every photo with the new settings. Without ``resume``, an output folder that already holds a
-batch is refused unless ``overwrite=True`` (start again).
+Resume policy: a rerun with ``resume=True`` skips every photo the journal records as done whose output is still the
+file that was written (same size and SHA-256; see :mod:`core.batch.outputs`); a missing or damaged output is made
+again, one that changed but still decodes is kept, and either way the reason is reported. When the journal's
+settings differ from this run's, the batch is refused (:class:`~core.common.errors.BatchSettingsChangedError`,
+naming the differences) unless ``overwrite=True``, which redoes every photo with the new settings. Without
+``resume``, an output folder that already holds a batch is refused unless ``overwrite=True`` (start again).
 
 Seeds: ``fixed`` gives every photo the same seed (the single-photo behaviour); ``index`` uses seed + the photo's
 position in the sorted folder; ``name`` uses seed + a hash of the file name, which stays the same when photos
@@ -23,12 +24,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.batch.journal import DONE, STARTED, JournalState, read_journal, settings_difference
+from core.batch.outputs import changed_output, undecodable
 from core.batch.pairing import SHARED, MaskPlacement, Pairing, SharedMasks
 from core.common.errors import (
     BatchInputError,
@@ -108,7 +110,10 @@ class PlannedFile:
         output: where its result goes (``None`` when there is none to write).
         action: :data:`PROCESS`, :data:`SKIP` (done earlier), :data:`ADOPT` (finished by a crashed run) or
             :data:`LEAVE_OUT`.
-        reason: why it is skipped or left out.
+        reason: why it is skipped or left out, or (to process) why an earlier run's output is not kept.
+        replace_output: the output there is an earlier run's that is missing or damaged: the new result
+            replaces it even without ``overwrite``.
+        kept_changed: skipped although its output changed since it was written (it still decodes: kept).
     """
 
     index: int
@@ -116,6 +121,8 @@ class PlannedFile:
     output: Path | None
     action: str
     reason: str | None = None
+    replace_output: bool = False
+    kept_changed: bool = False
 
 
 @dataclass
@@ -203,7 +210,7 @@ def prepare_batch(
     # 5. Decide per file.
     planned: list[PlannedFile] = []
     claimed: dict[Path, Path] = {}
-    originals = {p.photo.resolve() for p in pairing_list} | {p.mask.resolve() for p in pairing_list if p.mask}
+    originals = {_real(p.photo) for p in pairing_list} | {_real(p.mask) for p in pairing_list if p.mask}
     for index, pairing in enumerate(pairing_list, start=1):
         if not pairing.ready:
             planned.append(PlannedFile(index, pairing, None, LEAVE_OUT, pairing.problem()))
@@ -215,18 +222,50 @@ def prepare_batch(
             continue
         claimed[output] = pairing.photo
         record = state.files.get(pairing.photo.name)
-        status = None if record is None or redo_all else record.get("status")
-        recorded_output = None if record is None else record.get("output")
-        if options.resume and status in (DONE, STARTED) and recorded_output == output.name and output.exists():
-            action, reason = (SKIP, "done by an earlier run") if status == DONE else (ADOPT, "finished before a crash")
-            planned.append(PlannedFile(index, pairing, output, action, reason))
-        else:
-            planned.append(PlannedFile(index, pairing, output, PROCESS))
+        planned.append(_resume_decision(index, pairing, output, None if redo_all else record, options))
     plan = BatchPlan(planned, out, options, shared, shared_pixels, fingerprint, notes)
     if options.resume and state.files:
         earlier = plan.count(SKIP) + plan.count(ADOPT)
         notes.append(f"Resuming: {earlier} photos done earlier, {plan.count(PROCESS)} to do.")
+        redone = sum(1 for f in planned if f.replace_output)
+        if redone:
+            notes.append(f"{redone} of the earlier outputs are missing or damaged: redone.")
+        kept = sum(1 for f in planned if f.kept_changed)
+        if kept:
+            notes.append(
+                f"{kept} of the earlier outputs changed since they were written but are whole pictures: kept as they"
+                " are (--overwrite makes them again)."
+            )
     return plan
+
+
+def _resume_decision(
+    index: int, pairing: Pairing, output: Path, record: Mapping[str, Any] | None, options: BatchOptions
+) -> PlannedFile:
+    """Process the photo, or skip it because the journal says it is done and its output is still intact.
+
+    An output is trusted only while it is the file that was written (see :mod:`core.batch.outputs`); one that is
+    missing or damaged is made again, replacing what is there; one that changed but still decodes is kept. The
+    reason goes with the photo's result either way.
+    """
+    status = None if record is None else record.get("status")
+    if not options.resume or record is None or status not in (DONE, STARTED) or record.get("output") != output.name:
+        return PlannedFile(index, pairing, output, PROCESS)
+    if status == STARTED and not os.path.lexists(output):
+        return PlannedFile(index, pairing, output, PROCESS)  # the run stopped while this photo was being filled
+    problem = changed_output(record, output, max_pixels=options.max_pixels)
+    if problem is not None and problem.startswith("changed"):
+        damage = undecodable(output, options.max_pixels)
+        if damage is None:
+            # Still a whole picture, only not the one this batch wrote: someone's work; kept and reported.
+            reason = f"its output {problem}: kept as it is (--overwrite makes it again)"
+            return PlannedFile(index, pairing, output, SKIP, reason, kept_changed=True)
+        problem = f"{problem} and {damage}"
+    if problem is not None:
+        return PlannedFile(index, pairing, output, PROCESS, f"its output {problem}: redone", replace_output=True)
+    if status == DONE:
+        return PlannedFile(index, pairing, output, SKIP, "done by an earlier run")
+    return PlannedFile(index, pairing, output, ADOPT, "finished before a crash")
 
 
 def output_name(template: str, photo: Path) -> str:
@@ -282,6 +321,14 @@ def seed_for(options: BatchOptions, index: int, photo: Path) -> int | None:
         digest = hashlib.sha256(photo.name.encode("utf-8")).digest()
         return (base + int.from_bytes(digest[:8], "big")) % seeds
     return base
+
+
+def _real(path: Path) -> Path:
+    """``path`` with links resolved; a link that loops (which Python 3.11 refuses to resolve) stays as it is."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _check_template(template: str) -> None:
@@ -379,7 +426,7 @@ def _output_problem(output: Path, photo: Path, claimed: dict[Path, Path], origin
         return f"{error.message} Choose an output template with another extension."
     if output in claimed:
         return f"Its output name {output.name} is the same as that of {claimed[output].name}."
-    if output.resolve() in originals:
+    if _real(output) in originals:
         return f"Its output {output} would replace an input file; originals are never changed."
     return None
 

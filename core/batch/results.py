@@ -16,6 +16,10 @@ ST_FAILED = "failed"
 ST_UNPAIRED = "unpaired"
 ST_IGNORED = "ignored"
 ST_CANCELLED = "cancelled"
+# Not a status of its own: the count of done photos whose earlier output was missing or damaged.
+ST_REDONE = "redone"
+# Not a status either: the count of skipped photos whose output changed since it was written but was kept.
+ST_KEPT_CHANGED = "kept_changed"
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,15 @@ class FileResult:
             ``ignored`` (not an image) or ``cancelled``.
         mask: the mask used or found.
         output: the output file (for ``done`` and ``skipped``).
-        reason: why it failed, was skipped or left out.
+        reason: why it failed, was skipped or left out; for a ``done`` photo that an earlier run had finished,
+            why it was done again or kept (e.g. "its output does not decode as an image (…): redone").
         seed: the seed used.
         seconds: wall time spent on it in this run.
         warnings: notes that did not stop it.
         pairing: how its mask was found (see :class:`~core.batch.pairing.Pairing`).
+        redone: an earlier run had finished it, but its output was missing or damaged, so it was done again.
+        kept_changed: skipped, although its output changed since an earlier run wrote it (it still decodes, so
+            it is somebody's work and was kept; ``reason`` says how it changed).
     """
 
     index: int
@@ -47,6 +55,8 @@ class FileResult:
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
     pairing: str = ""
+    redone: bool = False
+    kept_changed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (``kind: "file"``), as printed by ``moebius-inpaint batch --json``."""
@@ -63,6 +73,8 @@ class FileResult:
             "seed": self.seed,
             "seconds": round(self.seconds, 3),
             "warnings": list(self.warnings),
+            "redone": self.redone,
+            "kept_changed": self.kept_changed,
         }
 
 
@@ -95,8 +107,13 @@ BatchProgressCallback = Callable[[BatchProgress], None]
 class BatchSummary:
     """Counts of a finished (or cancelled) batch, and the exit status the command line reports.
 
-    Exit status: 0 when every photo is done (now or earlier); 1 when a photo failed or had no usable mask;
-    130 when the batch was cancelled. Files that are not images do not count.
+    Exit status: 0 when every photo is done (now or earlier); 1 when a photo failed (a photo-named entry that
+    cannot be read included) or had no usable mask; 130 when the batch was cancelled. Files that are not images
+    do not count.
+
+    ``counts`` holds one count per status, ``redone``: the ``done`` photos an earlier run had finished but whose
+    output was missing or damaged (counted as ``done`` too), and ``kept_changed``: the ``skipped`` photos whose
+    output changed since it was written and was kept (counted as ``skipped`` too).
     """
 
     counts: dict[str, int] = field(default_factory=dict)
@@ -104,6 +121,10 @@ class BatchSummary:
 
     def add(self, result: FileResult) -> None:
         self.counts[result.status] = self.counts.get(result.status, 0) + 1
+        if result.redone and result.status == ST_DONE:
+            self.counts[ST_REDONE] = self.counts.get(ST_REDONE, 0) + 1
+        if result.kept_changed and result.status == ST_SKIPPED:
+            self.counts[ST_KEPT_CHANGED] = self.counts.get(ST_KEPT_CHANGED, 0) + 1
 
     @property
     def exit_status(self) -> int:
@@ -112,13 +133,10 @@ class BatchSummary:
         return 1 if self.counts.get(ST_FAILED) or self.counts.get(ST_UNPAIRED) else 0
 
     def to_json(self) -> dict[str, Any]:
-        statuses = (ST_DONE, ST_SKIPPED, ST_FAILED, ST_UNPAIRED, ST_IGNORED, ST_CANCELLED)
+        statuses = (ST_DONE, ST_REDONE, ST_SKIPPED, ST_KEPT_CHANGED, ST_FAILED, ST_UNPAIRED, ST_IGNORED, ST_CANCELLED)
         return {
             "kind": "summary",
             **{status: self.counts.get(status, 0) for status in statuses},
             "seconds": round(self.seconds, 3),
             "exit_status": self.exit_status,
         }
-
-
-# -- preparing ----------------------------------------------------------------------------------------------

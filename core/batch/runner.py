@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.batch.journal import DONE, FAILED, STARTED, JournalWriter
-from core.batch.pairing import NOT_IMAGE
+from core.batch.outputs import output_record
+from core.batch.pairing import NOT_IMAGE, UNREADABLE
 from core.batch.prepare import ADOPT, PROCESS, SKIP, BatchPlan, PlannedFile, placed_mask, seed_for
 from core.batch.results import (
     ST_CANCELLED,
@@ -167,12 +168,15 @@ def _process_one(
     try:
         result = engine.inpaint(InpaintRequest(decoded.photo.pixels, decoded.mask, settings), on_event, token)
         token.raise_if_cancelled()
+        written_notes: list[str] = []  # how the file differs from a block-for-block copy, when it does
         write_image(
             item.output,
             result.image,
             like=decoded.photo,
-            overwrite=plan.options.overwrite,
+            # An earlier run's output that is missing or damaged is replaced.
+            overwrite=plan.options.overwrite or item.replace_output,
             quality=plan.options.quality,
+            notes=written_notes,
         )
     except CancelledError:
         return _result(item, total, ST_CANCELLED, mask=decoded.mask_path, reason="Cancelled; it is redone on --resume.")
@@ -183,7 +187,8 @@ def _process_one(
         reason = f"unexpected {type(error).__name__}: {error}"
         journal.file(name, FAILED, output=item.output.name, reason=reason)
         return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason, seed=seed)
-    journal.file(name, DONE, output=item.output.name, seed=result.seed, bytes=item.output.stat().st_size)
+    # Size and hash, so that a later --resume can tell whether the output is still the file written now.
+    journal.file(name, DONE, output=item.output.name, seed=result.seed, **_output_record(item.output))
     return _result(
         item,
         total,
@@ -191,7 +196,9 @@ def _process_one(
         mask=decoded.mask_path,
         output=item.output,
         seed=result.seed,
-        warnings=tuple(result.warnings),
+        warnings=(*result.warnings, *written_notes),
+        reason=item.reason,
+        redone=item.replace_output,
     )
 
 
@@ -200,13 +207,32 @@ def _unprocessed_result(item: PlannedFile, total: int, journal: JournalWriter) -
     if item.action == ADOPT:
         # The crashed run wrote this output completely (outputs appear in one step); it only missed saying so.
         assert item.output is not None
-        journal.file(item.pairing.photo.name, DONE, output=item.output.name, adopted=True)
+        record = _output_record(item.output)
+        journal.file(item.pairing.photo.name, DONE, output=item.output.name, adopted=True, **record)
     if item.action in (SKIP, ADOPT):
-        return _result(item, total, ST_SKIPPED, mask=item.pairing.mask, output=item.output, reason=item.reason)
+        return _result(
+            item,
+            total,
+            ST_SKIPPED,
+            mask=item.pairing.mask,
+            output=item.output,
+            reason=item.reason,
+            kept_changed=item.kept_changed,
+        )
     if item.pairing.source == NOT_IMAGE:
         return _result(item, total, ST_IGNORED, reason=item.reason)
-    status = ST_UNPAIRED if not item.pairing.ready else ST_FAILED
+    # A photo-named entry that cannot be read (a broken link, a folder, no permission) failed; a photo without
+    # a usable mask is unpaired; a photo left out for another reason (a name clash) failed.
+    status = ST_UNPAIRED if not item.pairing.ready and item.pairing.source != UNREADABLE else ST_FAILED
     return _result(item, total, status, mask=item.pairing.mask, reason=item.reason)
+
+
+def _output_record(output: Path) -> dict[str, Any]:
+    """The output's size and SHA-256 for the journal; nothing when it cannot be read back (the resume decodes it)."""
+    try:
+        return output_record(output)
+    except OSError:
+        return {}
 
 
 def _result(item: PlannedFile, total: int, status: str, **details: Any) -> FileResult:

@@ -272,6 +272,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "precision": ("core.bench.precision", "fp16/bf16 deviation from fp32 on one guided step"),
     "photo": ("core.bench.photo", "a 24 MP photo: read, plan, model, composite, write"),
     "batch": ("core.bench.batch", "photos per minute for 512×512 and 24 MP folders; read-ahead gain"),
+    "variations": ("core.bench.variations", "a second seed on the same photo against the first (encodes reused)"),
+    "selection": ("core.bench.selection", "selecting an object by its box, and its shadow, on a 24 MP photo"),
 }
 
 
@@ -305,18 +307,19 @@ class _StraightforwardModel(nn.Module):
         return reference_forward(self.state, self.config, sample, int(timesteps.reshape(-1)[0]), input_ids)
 
 
-def write_end_to_end_model(folder: Path) -> None:
-    """Random released-configuration weights in the released folder layout, as safetensors files."""
+def write_end_to_end_model(folder: Path, *, tiny: bool = False) -> None:
+    """Random weights of the released (or the tiny) configuration in the released folder layout, as
+    safetensors files (``folder/unet`` and ``folder/vae``)."""
     from safetensors.torch import save_file
 
     from core.model.vae import build_vae
 
     torch.manual_seed(0)
-    model = MoebiusModel()
+    model = MoebiusModel(dict(TINY_CONFIG) if tiny else None)
     randomize_batchnorm(model)
     for name, module, config in (
         ("unet", model, {"model_kwargs": model.config}),
-        ("vae", build_vae(_vae_config(False)), _vae_config(False)),
+        ("vae", build_vae(_vae_config(tiny)), _vae_config(tiny)),
     ):
         (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / name / "config.json").write_text(json.dumps(config))

@@ -80,9 +80,16 @@ results:
   Named by --template (default {DEFAULT_TEMPLATE}) in OUT_DIR, in each photo's
   format with its metadata; written in one step, never over an original.
   OUT_DIR is created if its parent exists. OUT_DIR/moebius-batch.jsonl records
-  every photo's status and the settings, so --resume skips finished photos.
+  every photo's status, its output's size and SHA-256, and the settings, so
+  --resume skips finished photos whose output is still the file written then;
+  one that is missing or damaged is made again, and one that changed since but
+  is still a whole picture (retouched by hand) is kept; each is reported.
   Resuming with other settings is refused unless --overwrite is given, which
   redoes every photo.
+
+  Every entry named like a photo is reported: one that cannot be read (a broken
+  link, a folder, a file you may not read) counts as failed, with the reason.
+  Hidden files (.NAME) and subfolders are not looked at.
 
 settings:
   As for one photo: the job settings start from the saved settings
@@ -90,8 +97,9 @@ settings:
   run, and --defaults starts from the built-in defaults instead.
 
 exit status:
-  0 all photos done, 1 some failed or had no mask, 2 bad input, 130 cancelled.
-  Files that are not images are listed and do not count."""
+  0 all photos done, 1 some failed (or could not be read) or had no mask,
+  2 bad input, 130 cancelled. Files that are not images are listed and do not
+  count."""
 
 _PLACEMENTS = ("resize", *ANCHORS)
 
@@ -247,6 +255,10 @@ def _report_file(result: FileResult, options: argparse.Namespace, bar: ProgressB
     if options.json:
         _emit(result.to_json())
         return
+    if (result.redone or result.kept_changed) and not options.quiet:
+        bar.close()
+        _note(f"{result.photo.name}: {result.reason}")  # "its output is missing: redone", "… changed …: kept …"
+        return
     if result.status in ("done", "skipped") or options.quiet and result.status == "ignored":
         return
     bar.close()
@@ -255,9 +267,11 @@ def _report_file(result: FileResult, options: argparse.Namespace, bar: ProgressB
 
 def _summary_line(summary: BatchSummary, out_dir: Path) -> str:
     counts = summary.counts
-    parts = [f"{counts.get('done', 0)} done"]
+    redone = counts.get("redone", 0)
+    parts = [f"{counts.get('done', 0)} done" + (f" ({redone} redone: output missing or damaged)" if redone else "")]
+    kept = counts.get("kept_changed", 0)
     labels = {
-        "skipped": "skipped (done earlier)",
+        "skipped": "skipped (done earlier" + (f"; {kept} kept though changed since written)" if kept else ")"),
         "failed": "failed",
         "unpaired": "without a usable mask",
         "ignored": "not images",

@@ -185,8 +185,9 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     from core.inpaint.plan import render_plan
     from core.job.request import InpaintRequest
     from core.photo.mask import check_mask
+    from core.photo.pages import check_write_back
     from core.photo.read import check_input_file, read_image, read_mask
-    from core.photo.write import check_output_path, write_image
+    from core.photo.write import check_output_path, output_format, write_image
 
     started = time.monotonic()
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
@@ -208,6 +209,8 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
         check_output_path(plan_picture, overwrite=options.overwrite)
     # 2. Read the photo and the mask, and make sure they belong together.
     photo = read_image(image_path, max_pixels=options.max_pixels)
+    # An animated picture written back as itself would lose frames: refused now, not after minutes of filling.
+    check_write_back(photo, output_format(output))
     raw_mask = read_mask(mask_path, max_pixels=options.max_pixels)
     try:
         mask = check_mask(raw_mask, photo.pixels.shape, fit=options.fit_mask)
@@ -232,10 +235,13 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     progress.close()
     token.raise_if_cancelled()
     # 6. Write in one step (and the plan picture when asked), then report.
-    write_image(output, result.image, like=photo, overwrite=options.overwrite, quality=options.quality)
+    written_notes: list[str] = []  # e.g. "a JPEG encoded anew: …", "only the first of 3 pages …"
+    write_image(
+        output, result.image, like=photo, overwrite=options.overwrite, quality=options.quality, notes=written_notes
+    )
     if plan_picture is not None and result.plan is not None:
         write_image(plan_picture, render_plan(photo.pixels, mask, result.plan), overwrite=options.overwrite)
-    for warning in result.warnings:
+    for warning in [*result.warnings, *written_notes]:
         note(warning)
     if not options.quiet:
         seed = f", seed {result.seed}" if result.seed is not None else ""

@@ -44,7 +44,9 @@ commands:
   download NAME        fetch a model from the Hugging Face Hub (and the VAE if missing);
                        the only command that uses the network; resumes after an interruption
   import PATH…         install weights you already have: the released folder layout,
-                       a Hugging Face cache folder, or single checkpoint files
+                       a Hugging Face cache folder, or single checkpoint files;
+                       every file is checked first, and one refused file
+                       installs nothing
   verify [NAME…]       re-check installed files completely (hash, safe read, shapes)
   remove NAME          delete a model's files
   where [NAME]         print where models are kept (or one model's folder)
@@ -114,11 +116,10 @@ def main(args: list[str]) -> int:
         "remove": _remove,
         "where": _where,
     }
-    cancelled = (
-        "Cancelled; the partial download is kept and resumes with the same command."
-        if options.command == "download"
-        else "Cancelled; what was finished before stays installed."
-    )
+    cancelled = {
+        "download": "Cancelled; the partial download is kept and resumes with the same command.",
+        "import": "Cancelled; nothing from this import was installed.",
+    }.get(options.command, "Cancelled; what was finished before stays installed.")
     return run_reporting_errors(
         lambda token: handlers[options.command](options, token),
         label=f"{PROG} models",
@@ -202,24 +203,27 @@ def _download(options: argparse.Namespace, token: CancelToken) -> int:
 def _import(options: argparse.Namespace, token: CancelToken) -> int:
     from core.weights.importer import import_models
 
-    status = EXIT_OK
-    for path in options.paths:
-        report = import_models(
-            path,
-            variant=options.variant,
-            link=not options.copy,
-            cancel=token,
-            notify=lambda text: print(text, file=sys.stderr),
-        )
-        for item in report.installed:
-            how = "converted to safetensors" if item.converted else "linked or copied"
-            print(f"Installed {item.model}: {item.path} ({how})")
-        for source, note in report.skipped:
-            print(f"Skipped {source}: {note}", file=sys.stderr)
-        for source, error in report.failed:
-            print(f"{PROG} models: error: {source}: {error.user_message()}", file=sys.stderr)
-            status = EXIT_BAD_INPUT
-    return status
+    # One import of every path given: all of it is checked before anything is installed.
+    report = import_models(
+        options.paths,
+        variant=options.variant,
+        link=not options.copy,
+        cancel=token,
+        notify=lambda text: print(text, file=sys.stderr),
+    )
+    for item in report.installed:
+        how = "converted to safetensors" if item.converted else "linked or copied"
+        print(f"Installed {item.model}: {item.path} ({how})")
+    for source, note in report.skipped:
+        print(f"Skipped {source}: {note}", file=sys.stderr)
+    if not report.refused:
+        return EXIT_OK
+    for source, error in report.failed:
+        print(f"{PROG} models: error: {source}: {error.user_message()}", file=sys.stderr)
+    for problem in report.not_restored:
+        print(f"{PROG} models: error: {problem}", file=sys.stderr)
+    print(f"{PROG} models: nothing was installed from this import.", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _verify(options: argparse.Namespace, token: CancelToken) -> int:

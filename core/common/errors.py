@@ -198,3 +198,21 @@ class BatchSettingsChangedError(BatchInputError):
 
 class BatchBusyError(BatchInputError):
     """Another batch is writing into the same output folder right now."""
+
+
+# -- writing photos back (core.photo) ------------------------------------------------------------------------
+
+
+class FramesWouldBeLostError(OutputError):
+    """Writing the result in its source's format would drop the source's other pages or animation frames."""
+
+
+class SourceChangedError(OutputError):
+    """The source file changed (or vanished) after it was read, so what the result takes from it is gone."""
+
+
+# -- selecting objects (core.photo.selection) ------------------------------------------------------------------
+
+
+class SelectionError(MaskError):
+    """No object can be selected in the box the user drew: it is empty, too small, or nothing in it stands out."""

@@ -82,8 +82,9 @@ class MoebiusEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InpaintResult:
-        from core.inpaint.plan import TILE, plan_regions
+        from core.inpaint.plan import plan_regions
         from core.inpaint.regions import BlendOptions, run_plan
+        from core.inpaint.schedule import window_strength
         from core.photo.mask import check_mask
 
         settings = request.settings
@@ -96,8 +97,8 @@ class MoebiusEngine:
         model_parts: dict[str, float] = {}
 
         # 2. One seed policy: window i uses the request's seed + i. Tiles refine at their own strength, raised
-        #    where needed so that at least one denoising step runs.
-        refine_strength = max(settings.refine_strength, min(1.0, 1.0 / settings.steps + 1e-6))
+        #    where needed so that at least one denoising step runs (core.inpaint.schedule). A frame the pipeline
+        #    encoded recently (the same photo and mask with another seed) reuses its VAE posteriors.
         def inpaint_frame(
             frame_image: npt.NDArray[np.uint8], frame_mask: npt.NDArray[np.uint8], index: int
         ) -> npt.NDArray[np.uint8]:
@@ -109,7 +110,7 @@ class MoebiusEngine:
                 steps=settings.steps,
                 guidance=settings.guidance,
                 seed=(seed + index) % 2**64,
-                strength=refine_strength if window.kind == TILE else settings.strength,
+                strength=window_strength(settings, window.kind),
                 noise_offset=settings.noise_offset,
                 paste=False,
                 progress=frame_progress,

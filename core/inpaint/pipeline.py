@@ -4,7 +4,9 @@ It reproduces the authors' inference procedure step for step (shared/reference/A
 512×512 photo with the same seed and weights gives their output image:
 
 1. binarise the mask (white = fill) and build the masked image (hole = 0.0, i.e. mid-grey);
-2. encode the image and the masked image with sampled VAE posteriors (in that order);
+2. encode the image and the masked image into VAE posteriors and sample a latent from each (in that order);
+   the posteriors of the last few frames are kept (:mod:`core.inpaint.encode_cache`), so the same frame with
+   another seed skips both encodes and gives the same picture a fresh encode would;
 3. draw the noise, then the per-channel offset noise, and noise the *unmasked* image latent to the first step;
 4. run the DDIM loop with classifier-free guidance (removal ids 0–9 vs foreground ids 10–19);
 5. decode, convert to 8 bits by truncation, and optionally paste onto the input through a blurred mask.
@@ -30,8 +32,10 @@ from torch import Tensor
 from core.common.cancel import CancelToken
 from core.common.errors import UnsupportedSizeError
 from core.common.progress import ProgressCallback, ProgressEvent
+from core.inpaint.encode_cache import DEFAULT_CAPACITY, EncodeCache, FramePosteriors, Posterior, frame_key
 from core.inpaint.preview import LatentPreview
 from core.inpaint.resident import freed_memory_reused, release_weights, trim_heap
+from core.inpaint.schedule import steps_run
 from core.job.options import DEFAULT_GUIDANCE, DEFAULT_NOISE_OFFSET, DEFAULT_SEED, DEFAULT_STEPS, DEFAULT_STRENGTH
 from core.model.ddim import DDIMScheduler
 from core.model.unet import COND_IDS, UNCOND_IDS, MoebiusModel
@@ -61,9 +65,12 @@ class DenoiseTrace:
 
 @dataclass
 class PipelineTimings:
+    """Seconds per stage of the last frame; ``encode_reused`` says its posteriors came from the cache."""
+
     encode: float = 0.0
     denoise: float = 0.0
     decode: float = 0.0
+    encode_reused: bool = False
 
     def as_dict(self) -> dict[str, float]:
         return {"encode": self.encode, "denoise": self.denoise, "decode": self.decode}
@@ -88,6 +95,8 @@ class MoebiusPipeline:
             stage's need instead of all three, and keep freed activations for reuse between denoising
             steps instead of faulting them in again on every call (see :mod:`core.inpaint.resident`); ``None`` means
             on the CPU only.
+        encode_cache: frames whose VAE posteriors are kept for another seed (see
+            :mod:`core.inpaint.encode_cache`); 0 encodes every frame afresh.
     """
 
     def __init__(
@@ -101,7 +110,10 @@ class MoebiusPipeline:
         vae_dtype: torch.dtype | None = None,
         split_guidance: bool | None = None,
         release_between_stages: bool | None = None,
+        encode_cache: int = DEFAULT_CAPACITY,
     ) -> None:
+        # The cache first: setting the VAE, the device or the VAE's number format empties it.
+        self.encode_cache = EncodeCache(encode_cache)
         self.model = model
         self.vae = vae
         self.scheduler = scheduler if scheduler is not None else make_scheduler()
@@ -120,28 +132,109 @@ class MoebiusPipeline:
         """Side in pixels of the only image size the model runs at (512 for the released model)."""
         return self.model.sample_size * VAE_SCALE_FACTOR
 
+    # The kept posteriors belong to one VAE on one device in one number format: changing any of them (a move
+    # to the CPU after running out of memory, another VAE) empties the cache at once, which also frees its
+    # tensors on the device that is being left.
+
+    @property
+    def vae(self) -> AutoencoderKL:
+        """The VAE; setting another one forgets the kept posteriors."""
+        return self._vae
+
+    @vae.setter
+    def vae(self, vae: AutoencoderKL) -> None:
+        self._vae = vae
+        self.encode_cache.clear()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model and the VAE run; setting it forgets the kept posteriors."""
+        return self._device
+
+    @device.setter
+    def device(self, device: torch.device) -> None:
+        self._device = device
+        self.encode_cache.clear()
+
+    @property
+    def vae_dtype(self) -> torch.dtype:
+        """The VAE's number format; setting it forgets the kept posteriors."""
+        return self._vae_dtype
+
+    @vae_dtype.setter
+    def vae_dtype(self, dtype: torch.dtype) -> None:
+        self._vae_dtype = dtype
+        self.encode_cache.clear()
+
+    def clear_encode_cache(self) -> None:
+        """Forget the kept posteriors (needed only after changing the VAE's weights in place)."""
+        self.encode_cache.clear()
+
     # -- pieces -------------------------------------------------------------------------------------------
 
     def timesteps(self, steps: int, strength: float) -> Tensor:
         """The timesteps actually run: the schedule for ``steps`` with the first ``1 - strength`` dropped."""
-        if steps < 1:
-            raise ValueError("steps must be at least 1")
-        if not 0.0 < strength <= 1.0:
-            raise ValueError("strength must be in (0, 1]")
+        count = steps_run(steps, strength)  # checks both values
         self.scheduler.set_timesteps(steps)
-        # At least one step always runs: the reference would stop with an error where steps × strength < 1
-        # (e.g. 1 step at 0.99); everywhere else this is the reference's count (20 steps at 0.99 run 19).
-        start = steps - min(max(1, int(steps * strength)), steps)
+        start = steps - count
         run: Tensor = self.scheduler.timesteps[start * self.scheduler.order :]
         return run
 
     def encode(self, pixels: Tensor, generator: torch.Generator) -> Tensor:
         """Sampled VAE latent of ``pixels`` (B, 3, H, W) in [-1, 1], scaled; NaNs become 0."""
+        return self.sample(self.posterior(pixels), generator)
+
+    def posterior(self, pixels: Tensor) -> Posterior:
+        """The VAE posterior of ``pixels`` (B, 3, H, W) in [-1, 1]: what an encode gives before any draw."""
         posterior = self.vae.encode(pixels.to(self.device, self.vae_dtype)).latent_dist
+        return Posterior(posterior.mean, posterior.std)
+
+    def sample(self, posterior: Posterior, generator: torch.Generator) -> Tensor:
+        """A latent drawn from ``posterior``, scaled; NaNs become 0.
+
+        Args:
+            posterior: from :meth:`posterior`.
+            generator: the job's CPU generator (one draw of the latent's shape is taken from it).
+        """
         # Draw on the CPU generator so a seed gives the same picture on every device.
         noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32)
         latents = posterior.mean + posterior.std * noise.to(posterior.mean.device, posterior.mean.dtype)
         return torch.nan_to_num(latents * self.scaling_factor, nan=0.0)
+
+    def frame_posteriors(
+        self,
+        image: npt.NDArray[np.uint8],
+        fill: npt.NDArray[np.bool_],
+        pixels: Tensor,
+        masked: Tensor,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> FramePosteriors:
+        """Both posteriors of a frame, from the cache when this frame was encoded recently.
+
+        Args:
+            image: the frame as given (the cache key, with ``fill``).
+            fill: its binarised mask.
+            pixels: the frame in [-1, 1], (1, 3, S, S).
+            masked: the masked frame, same shape.
+            progress: receives ``encode`` events 0/2 and 1/2 (the caller reports 2/2).
+            cancel: checked before each encode.
+        """
+        _check(cancel)
+        _report(progress, "encode", 0, 2)
+        key = frame_key(image, fill)
+        kept = self.encode_cache.get(key)
+        if kept is not None:
+            self.timings.encode_reused = True
+            _report(progress, "encode", 1, 2)
+            return kept
+        first = self.posterior(pixels)
+        _check(cancel)
+        _report(progress, "encode", 1, 2)
+        posteriors = FramePosteriors(first, self.posterior(masked))
+        self._release("encoder", "quant_conv")
+        self.encode_cache.put(key, posteriors)
+        return posteriors
 
     def decode(self, latents: Tensor) -> Tensor:
         """VAE decode of scaled latents → (B, 3, H, W) in [0, 1] (clamped)."""
@@ -294,23 +387,20 @@ class MoebiusPipeline:
         with torch.inference_mode():
             # 1. Tensors: image in [-1, 1], binary mask, masked image with the hole at 0.0.
             pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0 * 2.0 - 1.0
-            binary = torch.from_numpy((mask >= 127.5).astype(np.uint8))[None, None]
+            fill = mask >= 127.5
+            binary = torch.from_numpy(fill.astype(np.uint8))[None, None]
             masked = pixels * (1 - binary.float())
-            # 2. Encode the image, then the masked image (reference order of random draws).
+            # 2. The posteriors of the image and the masked image (kept ones for a frame encoded recently), then
+            #    a latent drawn from each, in the reference order of random draws.
             start = time.perf_counter()
-            _check(cancel)
-            _report(progress, "encode", 0, 2)
-            latents = self.encode(pixels, generator).float().cpu()
-            _check(cancel)
-            _report(progress, "encode", 1, 2)
-            masked_latents = self.encode(masked, generator).float().cpu()
-            self._release("encoder", "quant_conv")
+            posteriors = self.frame_posteriors(image, fill, pixels, masked, progress, cancel)
+            latents = self.sample(posteriors.image, generator).float().cpu()
+            masked_latents = self.sample(posteriors.masked, generator).float().cpu()
             _report(progress, "encode", 2, 2)
             self.timings.encode = time.perf_counter() - start
             # 3. Mask at latent resolution (nearest, on the uint8 mask) and the initial noise.
             mask_latent = F.interpolate(binary, size=latents.shape[-2:]).float()
             noise = self.draw_noise(latents.shape, generator, noise_offset)
-            fill = mask >= 127.5
             preview = LatentPreview(latents, pixels, image, fill) if progress is not None and fill.any() else None
             # 4. Denoise.
             start = time.perf_counter()

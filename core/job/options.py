@@ -414,6 +414,19 @@ REFINE_STRENGTH = Number(
     "(expert; lower keeps more of that pass's structure)",
 )
 
+VARIATIONS = WholeNumber(
+    name="variations",
+    # Three to choose from, as photo editors' generative fills offer.
+    default=3,
+    minimum=1,
+    maximum=8,
+    help="how many results one click of Variations makes, each with a newly drawn seed",
+    label="Variations",
+)
+"""Not in :data:`OPTIONS`: no job in core reads it (the app runs one inpaint per variation), so it is not a
+:class:`~core.job.settings.JobSettings` field; the app builds its widget from this declaration and keeps the
+value with the window's state."""
+
 OPTIONS: dict[str, Option[Any]] = {
     option.name: option
     for option in (

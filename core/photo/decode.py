@@ -42,12 +42,14 @@ def samples_from_pillow(image: Image.Image, file: Path) -> Decoded:
     if image.mode in SIXTEEN_BIT_MODES:
         gray = sixteen_to_eight_bits(image)
         return np.repeat(gray[:, :, None], 3, axis=2), None, None, 16, None
-    # 3. CMYK through its own profile when it has one.
-    if image.mode == "CMYK" and icc is not None and icc[16:20] == b"CMYK":
-        converted = _cmyk_to_srgb(image, icc)
+    # 3. CMYK: its inks are kept for writing back; the model sees RGB, through the file's profile when it has one.
+    if image.mode == "CMYK":
+        inks = np.array(image)
+        converted = _cmyk_to_srgb(image, icc) if icc is not None and icc[16:20] == b"CMYK" else None
         if converted is not None:
-            return converted
-    # 4. Everything else (RGB, RGBA, palette, CMYK without a profile, …) as RGB plus alpha.
+            return converted[0], inks, None, 8, converted[4]
+        return np.array(convert_mode(image, "RGB", file)), inks, None, 8, None
+    # 4. Everything else (RGB, RGBA, palette, …) as RGB plus alpha.
     rgb_icc = matching_profile(icc, b"RGB ")
     if has_alpha(image):
         rgba = image.convert("RGBA")

@@ -2,7 +2,8 @@
 
 8-bit samples are encoded by Pillow. Pillow cannot write 16-bit colour, so 16-bit samples are encoded by
 OpenCV (PNG, with the metadata chunks added here) or tifffile (TIFF, deflate-compressed unless the source was
-uncompressed).
+uncompressed). A JPEG source written as JPEG keeps its unchanged blocks (:mod:`core.photo.jpeg_blocks`); a
+multi-page TIFF gets all its pages back (:mod:`core.photo.pages`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import numpy as np
 from PIL import Image
 
 from core.photo.compression import compression_options
-from core.photo.metadata import descriptive_tags, pillow_metadata_options, png_metadata_chunks, profile_for
+from core.photo.jpeg_blocks import write_keeping_blocks
+from core.photo.metadata import pillow_metadata_options, png_metadata_chunks
+from core.photo.pages import first_page_arguments, is_multi_page_tiff, write_tiff_pages
 from core.photo.photo import Photo, Samples
 
 
@@ -24,15 +27,37 @@ def encode(
     alpha: Samples | None,
     like: Photo | None,
     quality: int | None,
+    notes: list[str] | None = None,
 ) -> None:
-    """Encode ``samples`` (+ ``alpha``) into ``stream`` in ``format_name`` with ``like``'s metadata."""
-    if samples.dtype == np.uint16 and format_name == "PNG":
+    """Encode ``samples`` (+ ``alpha``) into ``stream`` in ``format_name`` with ``like``'s metadata.
+
+    Args:
+        stream: the output, open for writing.
+        format_name: the output format.
+        samples: what :func:`~core.photo.samples.output_samples` gave.
+        alpha: the alpha channel to attach, or ``None``.
+        like: the source photo, or ``None``.
+        quality: explicit JPEG/WebP quality, or ``None``.
+        notes: receives a sentence when the result is encoded in a less faithful way than it could be.
+    """
+    if is_multi_page_tiff(like, format_name) and like is not None:
+        write_tiff_pages(stream, samples, alpha, like)
+    elif samples.dtype == np.uint16 and format_name == "PNG":
         stream.write(_sixteen_bit_png(samples, alpha, like))
     elif samples.dtype == np.uint16:
         _write_sixteen_bit_tiff(stream, samples, alpha, like)
+    elif (
+        format_name == "JPEG"
+        and like is not None
+        and quality is None
+        and write_keeping_blocks(stream, samples, like, notes)
+    ):
+        return
     else:
         image = _pillow_image(samples, alpha)
-        image.save(stream, format=format_name, **_encoder_options(format_name, like, quality, gray=samples.ndim == 2))
+        cmyk = samples.ndim == 3 and samples.shape[2] == 4
+        options = _encoder_options(format_name, like, quality, gray=samples.ndim == 2, cmyk=cmyk)
+        image.save(stream, format=format_name, **options)
 
 
 def _pillow_image(samples: Samples, alpha: Samples | None) -> Image.Image:
@@ -45,6 +70,8 @@ def _pillow_image(samples: Samples, alpha: Samples | None) -> Image.Image:
             else Image.fromarray(gray, mode="L")
         )
     rgb = np.ascontiguousarray(samples)
+    if rgb.shape[2] == 4:
+        return Image.fromarray(rgb, mode="CMYK")
     if alpha is not None:
         return Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")
     return Image.fromarray(rgb, mode="RGB")
@@ -80,40 +107,13 @@ def _write_sixteen_bit_tiff(stream: BinaryIO, samples: Samples, alpha: Samples |
     """
     import tifffile
 
-    # 1. Pixels, with alpha as an unassociated extra sample.
-    data = samples if alpha is None else np.dstack([samples if samples.ndim == 3 else samples[:, :, None], alpha])
-    photometric = "rgb" if samples.ndim == 3 else "minisblack"
-    # 2. Metadata as extra tags (code, type, count, value): 7 = undefined bytes, 1 = bytes, "s" = text.
-    tags: list[tuple[int, int | str, int, Any, bool]] = []
-    profile = profile_for(like, gray=samples.ndim == 2)
-    if profile:
-        tags.append((34675, 7, len(profile), profile, True))
-    if like is not None and like.xmp:
-        tags.append((700, 1, len(like.xmp), like.xmp, True))
-    software: str | bool = False
-    for tag, value in descriptive_tags(like).items():
-        if tag == 305:
-            software = value
-        else:
-            tags.append((tag, "s", 0, value, True))
     compression = None if like is not None and like.tiff_compression == "raw" else "zlib"
-    resolution = like.dpi if like is not None and like.dpi else None
-    tifffile.imwrite(
-        stream,
-        data,
-        photometric=photometric,
-        extrasamples=[2] if alpha is not None else None,
-        compression=compression,
-        resolution=resolution,
-        resolutionunit=2 if resolution else None,
-        extratags=tags,
-        metadata=None,
-        software=software,
-    )
+    arguments = first_page_arguments(samples, alpha, like, compression)
+    tifffile.imwrite(stream, arguments.pop("data"), **arguments)
 
 
 def _encoder_options(
-    format_name: str, like: Photo | None, quality: int | None, *, gray: bool = False
+    format_name: str, like: Photo | None, quality: int | None, *, gray: bool = False, cmyk: bool = False
 ) -> dict[str, Any]:
     """Pillow ``save`` options that reproduce ``like``'s encoding and metadata in ``format_name``.
 
@@ -122,9 +122,10 @@ def _encoder_options(
         like: the source photo, or ``None``.
         quality: explicit JPEG/WebP quality, or ``None``.
         gray: the written image is gray (a colour profile is attached only when it describes gray).
+        cmyk: the written image is CMYK (the source's CMYK profile is attached).
     """
     # 1. Metadata every format here can carry, except where noted.
-    options = pillow_metadata_options(format_name, like, gray)
+    options = pillow_metadata_options(format_name, like, gray, cmyk=cmyk)
     # 2. Encoding settings.
     options.update(compression_options(format_name, like, quality))
     return options

@@ -146,8 +146,28 @@ def check_mask(mask: U8Mask, image_shape: tuple[int, ...], *, fit: bool = False)
         mask = fit_mask(mask, (height, width))
     # 3. Something to fill (the largest value tells, without a photo-sized temporary array).
     if mask.size == 0 or int(mask.max()) < FILL_THRESHOLD:
-        raise EmptyMaskError("The mask is empty: there is nothing to fill.")
+        raise empty_mask_error(mask)
     return mask
+
+
+def empty_mask_error(mask: U8Mask) -> EmptyMaskError:
+    """The error for a mask without a pixel of :data:`FILL_THRESHOLD` or brighter, saying what was found.
+
+    A mask read from a coloured file says so (see :class:`core.photo.read.DimColourMask`): a mask painted red
+    on black is dark grey by brightness, which is how masks are read.
+
+    Args:
+        mask: the ``uint8`` mask that was found empty.
+    """
+    brightest = int(mask.max()) if mask.size else 0
+    found = f"Its brightest pixel is {brightest} of 255"
+    colour = getattr(mask, "colour_note", "")
+    if colour:
+        found += f"; {colour}, but masks are read by brightness"
+    return EmptyMaskError(
+        f"The mask is empty: there is nothing to fill. {found}: paint what should be filled white "
+        f"({FILL_THRESHOLD} of 255 or brighter) on black."
+    )
 
 
 def mask_bbox(mask: U8Mask, threshold: int = FILL_THRESHOLD) -> tuple[int, int, int, int] | None:

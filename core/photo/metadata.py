@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from core.photo.jpeg_segments import carried_segments
 from core.photo.photo import Photo
 
 EXIF_ORIENTATION = 0x0112
@@ -99,9 +100,13 @@ def dpi_from_info(value: object) -> tuple[float, float] | None:
 # -- carrying into outputs -----------------------------------------------------------------------------------
 
 
-def profile_for(like: Photo | None, gray: bool) -> bytes | None:
-    """``like``'s colour profile when it describes the written channels (gray or RGB), else ``None``."""
-    if like is None or not like.icc_profile:
+def profile_for(like: Photo | None, gray: bool, *, cmyk: bool = False) -> bytes | None:
+    """``like``'s colour profile when it describes the written channels (gray, RGB or CMYK), else ``None``."""
+    if like is None:
+        return None
+    if cmyk:
+        return matching_profile(like.cmyk_profile, b"CMYK")
+    if not like.icc_profile:
         return None
     return matching_profile(like.icc_profile, b"GRAY" if gray else b"RGB ")
 
@@ -122,21 +127,28 @@ def descriptive_tags(like: Photo | None) -> dict[int, str]:
     return found
 
 
-def pillow_metadata_options(format_name: str, like: Photo | None, gray: bool) -> dict[str, Any]:
+def pillow_metadata_options(format_name: str, like: Photo | None, gray: bool, *, cmyk: bool = False) -> dict[str, Any]:
     """Pillow ``save`` options that carry ``like``'s metadata into ``format_name``, where the format can hold it.
+
+    A JPEG source written as JPEG gets all its application and comment segments again (Photoshop/IPTC,
+    comments, …; see :func:`~core.photo.jpeg_segments.carried_segments`), EXIF and XMP among them.
 
     Args:
         format_name: the output format.
         like: the source photo, or ``None`` (no options).
         gray: the written image is gray (a colour profile is attached only when it describes gray).
+        cmyk: the written image is CMYK (the source's CMYK profile is attached).
     """
     options: dict[str, Any] = {}
     if like is None:
         return options
-    profile = profile_for(like, gray)
+    profile = profile_for(like, gray, cmyk=cmyk)
     if profile and format_name != "BMP":
         options["icc_profile"] = profile
-    if like.exif and format_name in ("JPEG", "PNG", "WEBP"):
+    if format_name == "JPEG" and like.jpeg_segments is not None:
+        segments = carried_segments(like, same_coding=False, channels=1 if gray else 4 if cmyk else 3)
+        options["extra"] = b"".join(segment.to_bytes() for segment in segments)
+    elif like.exif and format_name in ("JPEG", "PNG", "WEBP"):
         options["exif"] = like.exif
     if format_name == "TIFF" and (like.exif or like.xmp):
         # Pillow writes a TIFF's tags from ``tiffinfo``: the descriptive tags and XMP (tag 700); EXIF
@@ -145,7 +157,7 @@ def pillow_metadata_options(format_name: str, like: Photo | None, gray: bool) ->
         if like.xmp:
             info[700] = like.xmp
         options["tiffinfo"] = info
-    if like.xmp and format_name in ("JPEG", "WEBP"):
+    if like.xmp and (format_name == "WEBP" or (format_name == "JPEG" and like.jpeg_segments is None)):
         options["xmp"] = like.xmp
     if like.xmp and format_name == "PNG":
         text = PngImagePlugin.PngInfo()

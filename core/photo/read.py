@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
@@ -34,7 +36,16 @@ from core.photo.decode import (
     samples_from_pillow,
     sixteen_to_eight_bits,
 )
-from core.photo.metadata import EXIF_ORIENTATION, dpi_from_info, exif_orientation, upright_exif, upright_xmp
+from core.photo.jpeg_segments import application_segments, read_header_file
+from core.photo.mask import FILL_THRESHOLD
+from core.photo.metadata import (
+    EXIF_ORIENTATION,
+    dpi_from_info,
+    exif_orientation,
+    matching_profile,
+    upright_exif,
+    upright_xmp,
+)
 from core.photo.photo import Photo, Samples, U8Image
 
 MAX_PIXELS = 200_000_000
@@ -57,13 +68,22 @@ def check_input_file(path: str | os.PathLike[str], *, what: str = "photo") -> Pa
         The path as a :class:`~pathlib.Path`.
 
     Raises:
-        ImageReadError: the file is missing, is a folder, or cannot be opened for reading.
+        ImageReadError: the file is missing, is a folder, a pipe or a device, or cannot be opened for reading.
     """
     file = Path(path)
     if file.is_dir():
         raise ImageReadError(f"The {what} {file} is a folder, not an image file.")
     if not file.exists():
         raise ImageReadError(f"The {what} {file} does not exist.", hint="Check the path and the file name.")
+    # A pipe or a device would make the reads below wait for data that may never come.
+    try:
+        kind = os.stat(file).st_mode
+    except OSError as error:
+        raise ImageReadError(f"The {what} {file} cannot be read: {error.strerror or error}.") from error
+    if not stat.S_ISREG(kind):
+        raise ImageReadError(
+            f"The {what} {file} is {_file_kind(kind)}, not an image file.", hint="Give the path of a saved image file."
+        )
     try:
         with file.open("rb"):
             pass
@@ -72,6 +92,17 @@ def check_input_file(path: str | os.PathLike[str], *, what: str = "photo") -> Pa
     except OSError as error:
         raise ImageReadError(f"The {what} {file} cannot be read: {error.strerror or error}.") from error
     return file
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (for messages)."""
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> Photo:
@@ -89,6 +120,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         ImageTooLargeError: the file has more than ``max_pixels`` pixels.
     """
     file = check_input_file(path, what="photo")
+    status = file.stat()
     with _opened(file, max_pixels, what="photo") as image:
         # 1. Pixels at 8 bits, the source's own samples where they hold more, alpha, and the matching profile.
         decoded = decode_with_opencv(image, file)
@@ -110,6 +142,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         mode = image.mode
         if bit_depth == 16 and native is not None and native.ndim == 3:
             mode = "RGBA;16" if alpha is not None else "RGB;16"
+        source_icc = image.info.get("icc_profile") or None
+        segments = _jpeg_segments(file) if jpeg is not None else None
         return Photo(
             pixels=rgb,
             alpha=alpha,
@@ -128,7 +162,28 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
             tiff_compression=compression if isinstance(compression, str) else None,
             webp_lossless=image.format == "WEBP" and is_lossless_webp(file),
             orientation=orientation,
+            cmyk_profile=matching_profile(source_icc, b"CMYK") if mode == "CMYK" else None,
+            jpeg_segments=segments,
+            frame_count=_frame_count(image),
+            source_stamp=(status.st_size, status.st_mtime_ns),
         )
+
+
+def _jpeg_segments(file: Path) -> list[tuple[int, bytes]] | None:
+    """The JPEG's application and comment segments (``None`` when its header cannot be parsed)."""
+    try:
+        return application_segments(read_header_file(file))
+    except (OSError, ValueError):
+        return None
+
+
+def _frame_count(image: Image.Image) -> int:
+    """How many pages or frames an opened image holds (1 for still images)."""
+    try:
+        count = int(getattr(image, "n_frames", 1))
+    except (OSError, ValueError, EOFError, SyntaxError):
+        return 1
+    return max(1, count)
 
 
 def read_mask(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> U8Image:
@@ -170,7 +225,38 @@ def read_mask(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> 
                 gray = ((weighted + 127) // 255).astype(np.uint8)
         # 3. Turn it upright like the photo it belongs to.
         orientation = exif_orientation(image.getexif().get(EXIF_ORIENTATION))
-        return _apply_orientation(gray, orientation)
+        upright = _apply_orientation(gray, orientation)
+        # 4. Colour with nothing bright: say so when the mask is refused as empty (see mask.empty_mask_error).
+        if upright.size and int(upright.max()) < FILL_THRESHOLD and image.mode not in _GRAY_MASK_MODES:
+            strongest = _strongest_channel(image, file)
+            if strongest >= FILL_THRESHOLD:
+                marked = upright.view(DimColourMask)
+                marked.colour_note = f"it has colour (a colour channel reaches {strongest} of 255)"
+                return marked
+        return upright
+
+
+class DimColourMask(np.ndarray[Any, np.dtype[np.uint8]]):
+    """A mask read from a coloured file whose brightness stays below the fill threshold everywhere.
+
+    It is the mask's values like any other; ``colour_note`` says what colour was found, so that the message
+    of an empty mask (:func:`core.photo.mask.empty_mask_error`) can explain that masks are read by brightness.
+    """
+
+    colour_note: str = ""
+
+
+_GRAY_MASK_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def _strongest_channel(image: Image.Image, file: Path) -> int:
+    """The largest value of any colour channel (R, G or B) of an image, transparent pixels counted as black."""
+    if has_alpha(image):
+        rgba = np.array(image.convert("RGBA"), dtype=np.uint16)
+        weighted = (rgba[:, :, :3] * rgba[:, :, 3:4] + 127) // 255
+        return int(weighted.max()) if weighted.size else 0
+    rgb = np.array(convert_mode(image, "RGB", file))
+    return int(rgb.max()) if rgb.size else 0
 
 
 @contextlib.contextmanager

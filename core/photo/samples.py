@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from core.photo.cmyk import merge_cmyk
+from core.photo.metadata import profile_for
 from core.photo.photo import Photo, Samples, U8Image
 
 _LUMA_WEIGHTS = (19595, 38470, 7471)  # Pillow's RGB -> L weights (ITU-R 601-2) in 1/65536
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "BMP"})
 _DEEP_FORMATS = frozenset({"PNG", "TIFF"})
 _GRAY_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
+CMYK_FORMATS = frozenset({"JPEG", "TIFF"})
+"""Output formats a CMYK source is written back to as CMYK (the others get RGB)."""
 
 
 def to_eight_bits(samples: Samples) -> U8Image:
@@ -38,6 +42,8 @@ def output_samples(pixels: U8Image, like: Photo | None, format_name: str) -> tup
     * 16-bit sources written as PNG or TIFF stay 16-bit; gray sources stay gray in formats with gray (all but
       WebP), at 8 bits outside PNG and TIFF. Pixels equal to the source's keep their samples; see
       :func:`merge_into_native` for changed ones.
+    * CMYK sources written as JPEG or TIFF stay CMYK: unchanged pixels keep their inks, changed ones are
+      converted (see :func:`~core.photo.cmyk.merge_cmyk`).
     * Otherwise the 8-bit RGB ``pixels`` are written.
     * The source's alpha is attached unchanged where the format holds alpha, converted between 8 and 16 bits
       when the written depth differs.
@@ -48,8 +54,8 @@ def output_samples(pixels: U8Image, like: Photo | None, format_name: str) -> tup
         format_name: the output format.
 
     Returns:
-        ``(samples, alpha)``: ``uint8``/``uint16`` (H, W) gray or (H, W, 3) RGB, and (H, W) alpha of the
-        same type or ``None``.
+        ``(samples, alpha)``: ``uint8``/``uint16`` (H, W) gray or (H, W, 3) RGB, or ``uint8`` (H, W, 4) CMYK,
+        and (H, W) alpha of the same type or ``None``.
     """
     matches = like is not None and like.pixels.shape == pixels.shape
     native = like.native if like is not None and matches else None
@@ -57,7 +63,10 @@ def output_samples(pixels: U8Image, like: Photo | None, format_name: str) -> tup
     # 1. The source's own samples, with the result's changes, where the format holds them.
     samples: Samples = pixels
     if like is not None and native is not None:
-        if native.dtype == np.uint16 and format_name in _DEEP_FORMATS:
+        if native.ndim == 3 and native.shape[2] == 4:
+            if format_name in CMYK_FORMATS:
+                samples = merge_cmyk(native, like.pixels, pixels, profile_for(like, gray=False, cmyk=True))
+        elif native.dtype == np.uint16 and format_name in _DEEP_FORMATS:
             samples = merge_into_native(native, like.pixels, pixels)
         elif native.ndim == 2 and format_name in _GRAY_FORMATS:
             samples = merge_into_native(native, like.pixels, pixels)

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.common.errors import OutputError, OutputExistsError, OutputNotWritableError
 from core.photo.encode import encode
+from core.photo.pages import check_write_back
 from core.photo.photo import Photo, U8Image
 from core.photo.samples import output_samples
 
@@ -86,14 +87,15 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False, 
         OutputNotWritableError: the folder is missing, is not a folder, or does not accept new files.
     """
     target = Path(path)
-    # 1. Format first: it needs nothing from the file system.
-    name = output_format(target, format)
-    # 2. The target itself.
+    # 1. A folder first: its name has no image extension, and saying so would only confuse.
     if target.is_dir():
-        raise OutputNotWritableError(f"The output {target} is a folder; give a file name.")
+        raise _folder_error(target)
+    # 2. The format: it needs nothing more from the file system.
+    name = output_format(target, format)
+    # 3. The target itself.
     if target.exists() and not overwrite:
         raise _exists_error(target)
-    # 3. Its folder: exists, is a folder, accepts a new file.
+    # 4. Its folder: exists, is a folder, accepts a new file.
     folder = target.parent
     if not folder.is_dir():
         state = "is not a folder" if folder.exists() else "does not exist"
@@ -112,6 +114,7 @@ def write_image(
     overwrite: bool = False,
     format: str | None = None,
     quality: int | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Write RGB pixels to ``path`` atomically, carrying over what the source photo had.
 
@@ -128,7 +131,9 @@ def write_image(
         overwrite: replace an existing file at ``path``.
         format: explicit output format name, overriding the extension.
         quality: JPEG/WebP quality 1–100, overriding what ``like`` suggests (default
-            :data:`~core.photo.compression.DEFAULT_JPEG_QUALITY`).
+            :data:`~core.photo.compression.DEFAULT_JPEG_QUALITY`); a JPEG is then encoded anew throughout.
+        notes: receives a sentence for the user whenever the result is less than a block-for-block or
+            page-for-page copy could be (the first of several pages only, a JPEG encoded anew and why).
 
     Returns:
         The path written.
@@ -137,14 +142,20 @@ def write_image(
         OutputError: unknown format.
         OutputExistsError: ``path`` exists and ``overwrite`` is false.
         OutputNotWritableError: the folder is missing or read-only, or the disk is full.
+        FramesWouldBeLostError: an animated source would be written back as one frame (see
+            :func:`~core.photo.pages.check_write_back`).
+        SourceChangedError: a multi-page TIFF's file changed since it was read.
     """
     target = Path(path)
     # 1. Validate everything that can be checked without encoding.
+    if target.is_dir():
+        raise _folder_error(target)
     name = output_format(target, format)
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"write_image expects uint8 (H, W, 3) pixels, got {pixels.dtype} {pixels.shape}")
     if target.exists() and not overwrite:
         raise _exists_error(target)
+    check_write_back(like, name, notes)
     # 2. The samples to write (the source's depth and channels where the format holds them).
     samples, alpha = output_samples(pixels, like, name)
     # 3. Encode into a temporary file in the same folder, then move it into place in one step.
@@ -152,7 +163,7 @@ def write_image(
     try:
         os.close(fd)  # reopened by name, which some encoders (tifffile) want to know
         with open(temp, "wb") as stream:
-            encode(stream, name, samples, alpha, like, quality)
+            encode(stream, name, samples, alpha, like, quality, notes)
             stream.flush()
             os.fsync(stream.fileno())
         _move_into_place(temp, target, overwrite=overwrite)
@@ -209,6 +220,13 @@ def _move_into_place(temp: str, target: Path, *, overwrite: bool) -> None:
         os.replace(temp, target)
         return
     os.unlink(temp)
+
+
+def _folder_error(target: Path) -> OutputNotWritableError:
+    return OutputNotWritableError(
+        f"The output {target} is a folder, not a file name.",
+        hint=f"Give the result's file name, e.g. {target / 'result.png'}.",
+    )
 
 
 def _exists_error(target: Path) -> OutputExistsError:

@@ -1,9 +1,9 @@
 """Checking that a checkpoint is what it claims to be, and converting pickled ``.bin`` files to safetensors.
 
-Every checkpoint is read with the project's safe reader (:func:`core.model._read_state_dict`: safetensors, or a
-pickle unpickled with ``weights_only=True``, so a file that tries to run code is refused). It is then matched
-against the model it is meant for, built on the ``meta`` device (no memory, no time): the right kind (UNet or
-VAE), every key present, every shape right.
+Every checkpoint is read with the project's safe reader (:func:`core.model.checkpoint.read_state_dict`:
+safetensors, or a pickle unpickled with ``weights_only=True``, so a file that tries to run code is refused). It
+is then matched against the model it is meant for, built on the ``meta`` device (no memory, no time): the right
+kind (UNet or VAE), every key present, every shape right.
 
 The conversion writes a ``.safetensors`` file with exactly the same tensors, reads it back and compares every
 tensor bit for bit before anyone may use it. Safetensors files hold no code and are memory-mapped when loaded,
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.common.errors import CheckpointError, CheckpointMismatchError
+from core.common.errors import CheckpointError, CheckpointMismatchError, ConfigError
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -54,6 +54,33 @@ def config_kind(config: Mapping[str, Any]) -> str | None:
     if "model_kwargs" in config or "block_out_channels" in config or "in_channels" in config:
         return KIND_UNET
     return None
+
+
+def checked_config(kind: str, config_path: Path | None, name: str) -> dict[str, Any] | None:
+    """The configuration a checkpoint is checked against: the given ``config.json``, else the released one.
+
+    Args:
+        kind: ``"unet"`` or ``"vae"``.
+        config_path: the ``config.json`` that comes with the checkpoint, or ``None``.
+        name: the model's name, for messages.
+
+    Raises:
+        ConfigError: the file is unreadable, or describes the other kind of model.
+    """
+    from core.model.checkpoint import read_json_config
+    from core.model.vae import BUNDLED_VAE_CONFIG
+
+    if config_path is None:
+        return None if kind == KIND_UNET else read_json_config(BUNDLED_VAE_CONFIG)
+    config = read_json_config(config_path)
+    found = config_kind(config)
+    if found is not None and found != kind:
+        raise ConfigError(
+            f"{config_path} describes {'a VAE' if found == KIND_VAE else 'a Moebius UNet'}, "
+            f"but it was given for {name}.",
+            hint="Each model folder needs its own config.json.",
+        )
+    return config
 
 
 def check_checkpoint(state: Mapping[str, Tensor], kind: str, config: Mapping[str, Any] | None, *, name: str) -> None:

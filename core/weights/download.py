@@ -4,7 +4,7 @@ The order matters for the user: everything that can fail cheaply is done before 
 file moves. The Hub is asked about every file first (an offline computer fails in a second, with a clear
 message), then the free space is checked for the whole download plus its conversion, then each file is fetched
 into ``models/.downloads`` (resumable, see :mod:`core.weights.hub`) and installed with
-:func:`core.weights.store.install_checkpoint`, which verifies and converts it. A model is usable only once both
+:func:`core.weights.install.install_checkpoint`, which verifies and converts it. A model is usable only once both
 its checkpoint and its configuration are in place, and a failure of one model keeps those already installed.
 """
 
@@ -27,8 +27,9 @@ from core.weights.hub import (
     fetch_info,
     partial_path,
 )
+from core.weights.install import InstalledFile
 from core.weights.registry import MODELS, RemoteFile, Variant, get_spec
-from core.weights.store import DOWNLOADS_FOLDER, InstalledFile, load_manifest, model_status, models_root
+from core.weights.store import DOWNLOADS_FOLDER, load_manifest, model_status, models_root
 from core.weights.verification import Manifest
 
 Notify = Callable[[str], None]
@@ -229,7 +230,7 @@ def _install_downloaded(
     cancel: CancelToken | None,
 ) -> InstalledFile:
     """Install a model's downloaded files; bad content is deleted, good content waits for a retry."""
-    from core.weights.store import install_checkpoint
+    from core.weights.install import install_checkpoint
 
     weights = next(item for item in items if item.remote.is_weights)
     config = next((item for item in items if not item.remote.is_weights), None)

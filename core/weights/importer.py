@@ -10,23 +10,26 @@ What can be given:
 * single checkpoint files, with ``variant=`` saying which variant a UNet file is when neither its folder nor its
   name tells.
 
-Each checkpoint found is installed with :func:`core.weights.store.install_checkpoint` (safe read, kind and shape
-check, hash against the registry when known, conversion to safetensors or a hard link). One bad file does not
-stop the others: the report lists what was installed and what was refused, and why.
+An import is all or nothing: every checkpoint found is checked first (:func:`core.weights.install.check_source`:
+safe read, kind and shape check, hash against the registry when known), and only when none is refused are they
+installed (:func:`core.weights.install.place_checked`: conversion to safetensors or a hard link). One bad file
+installs nothing, and the report says which file was refused and why; a failure while installing puts back what
+the import had installed or replaced so far.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.common.cancel import CancelToken
 from core.common.errors import ConfigError, ModelError, ModelImportError, UnknownModelError
-from core.common.files import ensure_writable_dir
+from core.common.files import ensure_writable_dir, os_error
 from core.model.checkpoint import read_json_config, read_state_dict
 from core.weights.convert import KIND_UNET, KIND_VAE, config_kind, guess_kind
+from core.weights.install import CheckedCheckpoint, InstalledFile, check_source, place_checked
 from core.weights.registry import (
     BIN_NAME,
     CONFIG_NAME,
@@ -38,7 +41,8 @@ from core.weights.registry import (
     VARIANTS,
     Variant,
 )
-from core.weights.store import DOWNLOADS_FOLDER, InstalledFile, install_checkpoint, load_manifest, models_root
+from core.weights.store import DOWNLOADS_FOLDER, load_manifest, models_root
+from core.weights.undo import InstallUndo
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 # Folders that never hold a checkpoint worth importing (Hub cache internals, version control, our downloads).
@@ -68,19 +72,26 @@ class ImportReport:
     """The outcome of an import.
 
     Args:
-        installed: checkpoints installed.
+        installed: checkpoints installed (empty when anything was refused: an import is all or nothing).
         failed: checkpoints refused, each with the reason.
         skipped: checkpoints left alone (e.g. a second candidate for the same model), each with a note.
+        not_restored: after a failure while installing, files that could not be put back (normally empty).
     """
 
     installed: list[InstalledFile] = field(default_factory=list)
     failed: list[tuple[Path, ModelError]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    not_restored: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether something was installed and nothing failed."""
         return bool(self.installed) and not self.failed
+
+    @property
+    def refused(self) -> bool:
+        """Whether the import was refused (then nothing of it is installed)."""
+        return bool(self.failed)
 
 
 def _hub_snapshot(repo_folder: Path) -> Path | None:
@@ -159,7 +170,7 @@ def find_checkpoints(path: Path, *, variant: str | None = None) -> list[FoundChe
 
 
 def import_models(
-    path: str | Path,
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     variant: str | None = None,
     link: bool = True,
@@ -167,39 +178,88 @@ def import_models(
     notify: Callable[[str], None] | None = None,
     root: Path | None = None,
 ) -> ImportReport:
-    """Verify and install every checkpoint found at ``path`` into the models folder.
+    """Verify every checkpoint found at ``path`` and, only when all of them pass, install them all.
+
+    All or nothing: every file is checked first (safe read, kind, keys and shapes, the registry's hash) and
+    nothing is written while one of them is refused; a failure while installing puts back what this import
+    had already installed or replaced (see :mod:`core.weights.undo`).
 
     Args:
-        path: a folder or a checkpoint file (see the module's documentation).
+        path: a folder or a checkpoint file, or several (see the module's documentation).
         variant: the variant a UNet checkpoint is installed as when its folder and name do not tell.
         link: hard-link safetensors files instead of copying them when possible (pickled ``.bin`` files are
             always converted into a new safetensors file; the original is left untouched).
-        cancel: checked between files and while hashing.
-        notify: receives a one-line note per file as it is handled.
+        cancel: checked between files and while hashing; a cancel installs nothing.
+        notify: receives a one-line note per file as it is checked and installed.
         root: the models folder; ``None`` means :func:`core.weights.store.models_root`.
 
-    Raises:
-        ModelImportError: ``path`` does not exist or holds no checkpoint.
-        UnknownModelError: ``variant`` is not a variant name.
-        ModelFolderNotWritableError, DiskSpaceError: the models folder cannot be written at all.
-        CancelledError: ``cancel`` was set (what was installed before stays).
+    Returns:
+        The report: what was installed, or, when anything was refused, every refusal and an empty ``installed``.
 
-    Problems with single files (unsafe, truncated, wrong model, checksum) do not raise: they are listed in the
-    report's ``failed``, and the other files are still installed.
+    Raises:
+        ModelImportError: a path does not exist or holds no checkpoint.
+        UnknownModelError: ``variant`` is not a variant name.
+        ModelFolderNotWritableError, DiskSpaceError: the models folder cannot be written (nothing is installed).
+        CancelledError: ``cancel`` was set (nothing is installed).
     """
     if variant is not None and variant not in VARIANTS:
         raise UnknownModelError(f"There is no variant called {variant!r}.", hint=f"Variants: {', '.join(VARIANTS)}.")
-    source = Path(path)
-    found = find_checkpoints(source, variant=variant)
-    if not found:
-        raise ModelImportError(
-            f"No Moebius or VAE checkpoint ({SAFETENSORS_NAME} or {BIN_NAME}) was found in {source}.",
-            hint="Give the folder that holds moebius/<variant>/ and vae/, a Hugging Face cache folder, or the files.",
-        )
+    sources = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    found: list[FoundCheckpoint] = []
+    for source in sources:
+        here = find_checkpoints(source, variant=variant)
+        if not here:
+            raise ModelImportError(
+                f"No Moebius or VAE checkpoint ({SAFETENSORS_NAME} or {BIN_NAME}) was found in {source}.",
+                hint="Give the folder that holds moebius/<variant>/ and vae/, a Hugging Face cache folder, or the "
+                "files.",
+            )
+        found.extend(here)
     root = root if root is not None else models_root()
     ensure_writable_dir(root, what=f"the models folder {root}")  # fail once, not once per file
-    manifest = load_manifest(root)
+    # 1. Check everything; nothing is written while a single file may still be refused.
     report = ImportReport()
+    checked = _check_all(found, report, cancel, notify)
+    if report.failed:
+        return report
+    # 2. Install everything, keeping what it replaces until the last file is in place.
+    manifest = load_manifest(root)
+    undo = InstallUndo(root, manifest)
+    try:
+        for item in checked:
+            if notify is not None:
+                notify(f"Installing {item.source} as {item.spec.name}")
+            undo.protect(root / item.spec.folder)
+            report.installed.append(
+                place_checked(
+                    item, source_info=_source_info(item.source), root=root, manifest=manifest, link=link, cancel=cancel
+                )
+            )
+    except ModelError as exc:
+        report.installed.clear()
+        report.failed.append((item.source, exc))
+        report.not_restored = undo.undo()
+        return report
+    except OSError as exc:
+        report.installed.clear()
+        report.failed.append((item.source, os_error(exc, f"install {item.name}", root / item.spec.folder)))
+        report.not_restored = undo.undo()
+        return report
+    except BaseException:  # a cancel, or a bug: the folder is put back before it propagates
+        undo.undo()
+        raise
+    undo.discard()
+    return report
+
+
+def _check_all(
+    found: list[FoundCheckpoint],
+    report: ImportReport,
+    cancel: CancelToken | None,
+    notify: Callable[[str], None] | None,
+) -> list[CheckedCheckpoint]:
+    """Check every found checkpoint; refusals and duplicates go into ``report``, the good ones are returned."""
+    checked: list[CheckedCheckpoint] = []
     taken: set[str] = set()
     for candidate in found:
         if cancel is not None:
@@ -210,24 +270,16 @@ def import_models(
                 report.skipped.append((candidate.path, f"another checkpoint for {spec.name} was imported already"))
                 continue
             if notify is not None:
-                notify(f"Importing {candidate.path} as {spec.name}")
-            installed = install_checkpoint(
-                candidate.path,
-                spec,
-                config=config,
-                source_info=_source_info(candidate.path),
-                root=root,
-                manifest=manifest,
-                link=link,
-                expected_sha256=_registry_hash(spec, candidate.path),
-                cancel=cancel,
+                notify(f"Checking {candidate.path} as {spec.name}")
+            item = check_source(
+                candidate.path, spec, config=config, expected_sha256=_registry_hash(spec, candidate.path), cancel=cancel
             )
         except ModelError as exc:
             report.failed.append((candidate.path, exc))
             continue
         taken.add(spec.name)
-        report.installed.append(installed)
-    return report
+        checked.append(item)
+    return checked
 
 
 def _target(candidate: FoundCheckpoint) -> tuple[Variant, Path | None]:

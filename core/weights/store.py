@@ -1,11 +1,8 @@
-"""The models folder as a store: install a checkpoint, report what is there, verify, remove, prepare for loading.
+"""The models folder as a store: report what is there, verify, remove, prepare for loading.
 
-Downloads (:mod:`core.weights.download`) and imports (:mod:`core.weights.importer`) both end in
-:func:`install_checkpoint`, which is the only code that puts weights into the models folder. It reads the file
-with the safe reader, checks it is the right kind of checkpoint for its configuration, compares its SHA-256
-with the registry's when that is known, converts a pickled ``.bin`` to ``.safetensors`` (or links/copies a
-safetensors file), and renames the result into place only once it is complete and verified. The manifest then
-records the hash, so loads can trust the file without reading it again (:func:`prepare_model`).
+Putting weights in is :mod:`core.weights.install`'s job (downloads and imports both end there): it verifies a
+checkpoint, converts a pickled ``.bin`` to ``.safetensors`` and records its hash in the manifest, so loads can
+trust the file without reading it again (:func:`prepare_model`).
 
 Nothing here uses the network.
 """
@@ -14,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +36,8 @@ from core.common.files import (
     write_bytes_atomically,
 )
 from core.common.progress import ProgressCallback, ProgressEvent
-from core.model.checkpoint import read_json_config, read_state_dict
-from core.model.vae import BUNDLED_VAE_CONFIG
-from core.weights.convert import KIND_UNET, KIND_VAE, check_checkpoint, config_kind, write_safetensors
+from core.model.checkpoint import read_state_dict
+from core.weights.convert import KIND_UNET, KIND_VAE, check_checkpoint, checked_config, write_safetensors
 from core.weights.registry import (
     CONFIG_NAME,
     MODELS,
@@ -86,170 +80,6 @@ def _inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _checked_config(kind: str, config_path: Path | None, name: str) -> dict[str, Any] | None:
-    """The configuration a checkpoint is checked against: the given ``config.json``, else the released one."""
-    if config_path is None:
-        return None if kind == KIND_UNET else read_json_config(BUNDLED_VAE_CONFIG)
-    config = read_json_config(config_path)
-    found = config_kind(config)
-    if found is not None and found != kind:
-        raise ConfigError(
-            f"{config_path} describes {'a VAE' if found == KIND_VAE else 'a Moebius UNet'}, "
-            f"but it was given for {name}.",
-            hint="Each model folder needs its own config.json.",
-        )
-    return config
-
-
-# -- install ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstalledFile:
-    """A checkpoint placed in the models folder.
-
-    Args:
-        model: the registry name (``ft_places2``, ``vae``).
-        path: the installed ``.safetensors`` file.
-        sha256: its SHA-256.
-        source_sha256: the SHA-256 of the file it came from (the ``.bin`` it was converted from).
-        converted: it was converted from a pickled ``.bin`` (rather than linked or copied).
-    """
-
-    model: str
-    path: Path
-    sha256: str
-    source_sha256: str
-    converted: bool
-
-
-def install_checkpoint(
-    source: Path,
-    spec: Variant,
-    *,
-    config: Path | None,
-    source_info: dict[str, Any],
-    root: Path | None = None,
-    manifest: Manifest | None = None,
-    link: bool = True,
-    source_sha256: str | None = None,
-    expected_sha256: str | None = None,
-    cancel: CancelToken | None = None,
-) -> InstalledFile:
-    """Verify a checkpoint and install it as ``spec``'s weights, converted to safetensors.
-
-    The checkpoint is read safely, checked against its configuration, compared with ``expected_sha256``,
-    converted (``.bin``) or hard-linked/copied (``.safetensors``) to a temporary name in the model's folder,
-    and renamed into place. ``config.json`` goes beside it first. Afterwards the folder holds exactly this
-    model: a different older checkpoint in it is removed. On any error nothing new is left behind.
-
-    Args:
-        source: the checkpoint to install (the user's file, or a finished download).
-        spec: the registry entry it is installed as.
-        config: its ``config.json``; ``None`` uses the released configuration (the bundled one for the VAE).
-        source_info: where it came from, kept in the manifest (e.g. ``{"origin": "import", "path": "…"}``).
-        root: the models folder; ``None`` means :func:`models_root`.
-        manifest: the manifest to record in (saved before returning); ``None`` loads it.
-        link: hard-link a ``.safetensors`` source instead of copying when both are on one file system.
-        source_sha256: the source's hash if already computed (a verified download), to skip hashing it again.
-        expected_sha256: the hash the source must have (from the registry), or ``None``.
-        cancel: checked between steps and while hashing.
-
-    Raises:
-        UnsafeCheckpointError: the pickle tries to run code.
-        CheckpointError: the file is truncated or unreadable; CheckpointMismatchError: it is the wrong file.
-        ChecksumMismatchError: its hash differs from ``expected_sha256``.
-        DiskSpaceError, ModelFolderNotWritableError: the models folder cannot take it.
-        CancelledError: ``cancel`` was set.
-    """
-    root = root if root is not None else models_root()
-    manifest = manifest if manifest is not None else load_manifest(root)
-    name = f"{source.name} (for {spec.name})"
-    folder = ensure_writable_dir(root / spec.folder, what=f"the models folder {root}")
-    # Leftovers of a write that crashed an hour or more ago (a running one elsewhere is younger).
-    remove_stale_temporaries(folder, older_than=3600)
-    # 1. Is it what it claims to be? Safe read, right kind, right keys and shapes, right hash.
-    checked_config = _checked_config(spec.kind, config, spec.name)
-    state = read_state_dict(source)
-    check_checkpoint(state, spec.kind, checked_config, name=name)
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-    source_hash = source_sha256 or sha256_file(source, cancel=cancel)
-    if expected_sha256 is not None and source_hash != expected_sha256.lower():
-        raise ChecksumMismatchError(
-            f"{name} has SHA-256 {source_hash}, but the released file has {expected_sha256}.",
-            hint="The file is damaged or a different version; download it again or pass it with --model DIR.",
-        )
-    # 2. Write the safetensors file under a temporary name in the model's folder.
-    final = folder / SAFETENSORS_NAME
-    temp = temp_path_for(final)
-    resolved = source.resolve()
-    converted = resolved.suffix != ".safetensors"
-    try:
-        if resolved == final.resolve():
-            # Already installed in place (an import of the models folder itself): only (re)record it.
-            return _record(manifest, final, spec, source_hash, source_hash, source_info, converted=False)
-        check_free_space(folder, 0 if (link and not converted) else source.stat().st_size, what=f"installing {name}")
-        if converted:
-            write_safetensors(state, temp, name=name)
-        else:
-            _link_or_copy(resolved, temp, link=link)
-        del state  # the memory-mapped source is no longer needed
-        output_hash = source_hash if not converted and temp.samefile(resolved) else sha256_file(temp, cancel=cancel)
-        if not converted and output_hash != source_hash:
-            raise ChecksumMismatchError(f"Copying {name} did not produce an identical file.")
-        # 3. Place it: configuration first, then the weights in one rename, then drop what it replaces.
-        _place_config(folder, spec, config)
-        commit(temp, final)
-        for leftover in UNET_WEIGHT_NAMES:
-            old = folder / leftover
-            if old != final and old.exists() and old.resolve() != resolved:
-                old.unlink()
-                manifest.forget(old)
-    except OSError as exc:
-        raise os_error(exc, f"install {name}", folder) from exc
-    finally:
-        temp.unlink(missing_ok=True)
-    return _record(manifest, final, spec, output_hash, source_hash, source_info, converted=converted)
-
-
-def _record(
-    manifest: Manifest,
-    final: Path,
-    spec: Variant,
-    output_hash: str,
-    source_hash: str,
-    source_info: dict[str, Any],
-    *,
-    converted: bool,
-) -> InstalledFile:
-    manifest.record(final, output_hash, kind=spec.kind, model=spec.name, source={**source_info, "sha256": source_hash})
-    manifest.try_save()
-    return InstalledFile(spec.name, final, output_hash, source_hash, converted)
-
-
-def _link_or_copy(source: Path, temp: Path, *, link: bool) -> None:
-    """Hard-link ``source`` to ``temp`` when asked and possible (no extra space), else copy it."""
-    if link:
-        try:
-            os.link(source, temp)
-            return
-        except OSError:
-            pass  # another file system, or links not supported: copy instead
-    shutil.copyfile(source, temp)
-
-
-def _place_config(folder: Path, spec: Variant, config: Path | None) -> None:
-    """Put the checkpoint's ``config.json`` beside it, or remove a stale one when the released config applies."""
-    target = folder / CONFIG_NAME
-    if config is None and spec.kind == KIND_UNET:
-        target.unlink(missing_ok=True)
-        return
-    data = (config if config is not None else BUNDLED_VAE_CONFIG).read_bytes()
-    if not (target.is_file() and target.read_bytes() == data):
-        write_bytes_atomically(target, data)
 
 
 # -- what is installed --------------------------------------------------------------------------------------
@@ -391,7 +221,7 @@ def _verify_one(weights: Path, spec: Variant, manifest: Manifest, cancel: Cancel
                 f"{weights} changed since it was installed (SHA-256 {digest}, recorded {record.sha256})."
             )
         config = weights.parent / CONFIG_NAME
-        checked = _checked_config(spec.kind, config if config.is_file() else None, spec.name)
+        checked = checked_config(spec.kind, config if config.is_file() else None, spec.name)
         check_checkpoint(read_state_dict(weights), spec.kind, checked, name=weights.name)
         if spec.kind == KIND_VAE and not config.is_file():
             raise ConfigError(f"The VAE folder {weights.parent} has no {CONFIG_NAME}.")
@@ -560,7 +390,7 @@ def _convert_once(
     ):
         return target
     config = source.parent / CONFIG_NAME
-    checked = _checked_config(kind, config if config.is_file() else None, model or kind)
+    checked = checked_config(kind, config if config.is_file() else None, model or kind)
     state = read_state_dict(source)
     check_checkpoint(state, kind, checked, name=source.name)
     check_free_space(target.parent, size, what=f"converting {source.name} to safetensors")
