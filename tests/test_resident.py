@@ -58,6 +58,15 @@ def test_memory_that_is_not_a_weight_file_is_never_released() -> None:
     trim_heap()  # harmless at any time
 
 
+def _in_fresh_process(function: str) -> None:
+    import subprocess
+
+    here = str(Path(__file__).parent)
+    code = f"import sys; sys.path.insert(0, {here!r}); import test_resident; test_resident.{function}()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _allocate_and_free(megabytes: int = 48) -> None:
     """Allocate a block above glibc's default mapping threshold, touch every page, free it."""
     block = torch.empty(megabytes << 18)  # float32: 4 bytes each
@@ -66,6 +75,12 @@ def _allocate_and_free(megabytes: int = 48) -> None:
 
 
 def test_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> None:
+    # The heap's state depends on everything the test process did before (earlier tests' frees move glibc's
+    # thresholds), so the check runs in a fresh interpreter where only this block has touched the heap.
+    _in_fresh_process("_check_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after")
+
+
+def _check_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> None:
     from core.inpaint.resident import freed_memory_reused
 
     kib = 48 * 1024
@@ -84,6 +99,12 @@ def test_freed_blocks_stay_for_reuse_inside_the_block_and_go_back_after() -> Non
 
 
 def test_nested_blocks_keep_freed_blocks_until_the_outermost_ends() -> None:
+    # The heap's state depends on everything the test process did before (earlier tests' frees move glibc's
+    # thresholds), so the check runs in a fresh interpreter where only this block has touched the heap.
+    _in_fresh_process("_check_nested_blocks_keep_freed_blocks_until_the_outermost_ends")
+
+
+def _check_nested_blocks_keep_freed_blocks_until_the_outermost_ends() -> None:
     from core.inpaint.resident import freed_memory_reused
 
     kib = 48 * 1024
