@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QFileOpenEvent, QIcon
 from PySide6.QtWidgets import QApplication
 
 import resources
@@ -30,6 +30,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mask", type=Path, help="mask to show over it (white = fill; default: PHOTO_mask.png if present)"
     )
+    in_place = parser.add_mutually_exclusive_group()
+    in_place.add_argument(
+        "--edit-in-place",
+        action="store_true",
+        default=None,
+        help="Save writes back into PHOTO (a copy handed over by Lightroom, Capture One or darktable); "
+        "on by default for Lightroom's NAME-Edit.tif copies",
+    )
+    in_place.add_argument(
+        "--no-edit-in-place",
+        dest="edit_in_place",
+        action="store_false",
+        help="Save writes NAME_inpainted beside PHOTO even for a NAME-Edit.tif copy",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     # Used by the installers' build scripts and CI: check that the (frozen) app works, print a report, exit.
     parser.add_argument("--self-test", action="store_true", help="run the built-in self-test and exit (0: passed)")
@@ -40,6 +54,30 @@ def _parser() -> argparse.ArgumentParser:
         "--self-test-model", type=Path, help="with --self-test: a tiny Moebius model folder (default: the bundled one)"
     )
     return parser
+
+
+def open_handed_over(window: MainWindow, path: Path, *, flag: bool | None = None) -> bool:
+    """Open ``path`` in ``window``, in edit-in-place mode when ``flag`` (``--edit-in-place``) or its name says so
+    (:mod:`app.editor.edit_in_place`). Returns whether it was opened."""
+    from app.editor.edit_in_place import edit_in_place_target, saved_mode
+
+    window.document.edit_in_place = edit_in_place_target(path, flag=flag, mode=saved_mode())
+    return window.open_image(path)
+
+
+class FileOpenHandler(QObject):
+    """Opens the files the system hands to the running app (macOS's open-document events, e.g. from Lightroom's
+    "Edit In" or Finder's "Open With"), recognising handed-over copies like the command line does."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent) and event.file():
+            open_handed_over(self.window, Path(event.file()))
+            return True
+        return super().eventFilter(watched, event)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     # However the event loop ends (window closed, app.quit(), logout), the worker threads stop first.
     app.aboutToQuit.connect(window.shutdown)
+    app.installEventFilter(FileOpenHandler(window))
     photo = options.photo if options.photo is not None else resources.SAMPLE_PHOTO
+    if options.photo is not None:
+        from app.editor.edit_in_place import edit_in_place_target, saved_mode
+
+        window.document.edit_in_place = edit_in_place_target(photo, flag=options.edit_in_place, mode=saved_mode())
     QTimer.singleShot(0, lambda: window.open_image(photo, options.mask))
     return app.exec()
 

@@ -42,6 +42,7 @@ from app.about import about_text
 from app.batch.inputs import batch_inputs
 from app.batch.window import BatchWindow
 from app.drops import accept_as_copy
+from app.dust.window import DustWindow
 from app.editor.actions import EditorActions
 from app.editor.canvas import Canvas
 from app.editor.canvas_view import CanvasView
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.models_dialog: ModelsDialog | None = None
         self.batch_window: BatchWindow | None = None
+        self.dust_window: DustWindow | None = None
 
         # 1. The document and what works on it.
         self.document = EditorDocument(self)
@@ -300,6 +302,9 @@ class MainWindow(QMainWindow):
         # The photo's name, and Qt's mark of unsaved changes (a star, or the platform's own sign).
         path = self.document.path
         self.setWindowTitle(f"{path.name}[*] — {APP_TITLE}" if path is not None else APP_TITLE)
+        if path is not None and self.document.writes_in_place:
+            # Said where it is seen: Save replaces this file, the copy another editor handed over and reads back.
+            self.setWindowTitle(f"{path.name}[*] — Edit in place: Save writes back into {path.name} — {APP_TITLE}")
         self.setWindowModified(self.has_unsaved_changes)
 
     def model_banner_shown(self) -> bool:
@@ -520,6 +525,18 @@ class MainWindow(QMainWindow):
         self.batch_window.raise_()
         self.batch_window.activateWindow()
         return self.batch_window
+
+    def show_dust(self) -> DustWindow:
+        """Open the Find Sensor Dust window (one, kept while the editor is open); its masks go to the Batch window."""
+        if self.dust_window is None:
+            self.dust_window = DustWindow(self)
+            self.dust_window.open_batch.connect(
+                lambda folder, masks: self.show_batch([folder]).set_mask_source(masks, None)
+            )
+        self.dust_window.show()
+        self.dust_window.raise_()
+        self.dust_window.activateWindow()
+        return self.dust_window
 
     def _refresh_batch_settings(self) -> None:
         if self.batch_window is not None:

@@ -199,6 +199,28 @@ def check_jpeg_block_copy(folder: Path) -> str:
     return f"{away.mean():.0%} of a JPEG kept bit for bit around a changed patch"
 
 
+def check_lazy_formats(folder: Path) -> str:
+    """Round-trip an AVIF photo and load LibRaw: both come from libraries loaded only when such a file is used.
+
+    Pillow's AVIF plugin and rawpy's LibRaw are native libraries a freezer can leave behind unnoticed.
+    """
+    import importlib
+
+    from core.photo.read import read_image
+    from core.photo.write import write_image
+
+    rng = np.random.default_rng(5)
+    pixels = np.cumsum(rng.integers(-2, 3, (64, 96, 3)), axis=1).clip(-60, 60).astype(np.int16) + 128
+    source = folder / "self-test.avif"
+    write_image(source, pixels.astype(np.uint8), quality=95)
+    back = read_image(source).pixels
+    if back.shape != pixels.shape or np.abs(back.astype(np.int16) - pixels).mean() > 3:
+        raise SelfTestError("an AVIF photo did not come back as written")
+    rawpy = importlib.import_module("rawpy")  # ImportError: the bundle lost RAW support
+    libraw = ".".join(str(part) for part in rawpy.libraw_version)
+    return f"AVIF written and read back; LibRaw {libraw} loads for RAW files"
+
+
 def run_self_test(app: QApplication, screenshot: Path | None = None, model_dir: Path | None = None) -> int:
     """Run every check with the window, print the report and return the exit status (0: all passed)."""
     report = Report()
@@ -264,6 +286,7 @@ def run_self_test(app: QApplication, screenshot: Path | None = None, model_dir: 
             window.discard_result()
         _check(report, "classic", lambda: run_engine(window, "classic"))
         _check(report, "jpeg", lambda: check_jpeg_block_copy(home))
+        _check(report, "formats", lambda: check_lazy_formats(home))
         if screenshot is not None:
             QCoreApplication.processEvents()
             _check(report, "screenshot", lambda: save_screenshot(window, screenshot))

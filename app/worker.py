@@ -46,7 +46,8 @@ from core.job.request import InpaintRequest
 
 if TYPE_CHECKING:
     from backends.device import Request
-    from core.batch import BatchPlan, BatchProgress, FileResult
+    from core.batch import BatchPlan, BatchProgress, BatchSummary, FileResult
+    from core.batch.cluster import ClusterSpec
     from core.inpaint.device import DeviceInfo
     from core.job.settings import JobSettings
 
@@ -138,6 +139,7 @@ class BatchJob:
     """A prepared batch as the GUI submits it: the plan, where to run it, and its Pause and Cancel switches."""
 
     plan: BatchPlan  # its settings' engine is already resolved from "auto": the journal records it
+    cluster: ClusterSpec | None = None  # a Ray cluster that fills the photos; None: this computer's engine
     cancel: CancelToken = field(default_factory=CancelToken)
     pause: threading.Event = field(default_factory=threading.Event)
     id: int = field(default_factory=lambda: next(_job_ids))
@@ -385,6 +387,11 @@ class InferenceWorker(QObject):
             self.cancelled.emit(job.id)
             return
         try:
+            if job.cluster is not None:
+                self._run_batch_on_cluster(job, summary)
+                summary.seconds = time.monotonic() - began
+                self.batch_finished.emit(job.id, summary)
+                return
             engine = None
             if job.plan.needs_engine:
                 settings = job.plan.options.settings
@@ -417,6 +424,26 @@ class InferenceWorker(QObject):
             return
         summary.seconds = time.monotonic() - began
         self.batch_finished.emit(job.id, summary)
+
+    def _run_batch_on_cluster(self, job: BatchJob, summary: BatchSummary) -> None:
+        """The batch with its photos filled by a Ray cluster's workers (each loads its own engine there)."""
+        import contextlib
+
+        from core.batch.cluster_run import run_batch_on_cluster
+
+        assert job.cluster is not None
+
+        def on_progress(report: BatchProgress) -> None:
+            self.batch_progressed.emit(job.id, report)
+
+        self.started.emit(job.id, f"{job.plan.options.settings.engine} on a Ray cluster")
+        generator = run_batch_on_cluster(
+            job.plan, job.cluster, cancel=job.cancel, pause=job.pause, progress=on_progress
+        )
+        with contextlib.closing(generator) as results:
+            for result in results:
+                summary.add(result)
+                self.batch_file_done.emit(job.id, self._report(result))
 
     @staticmethod
     def _report(result: FileResult) -> BatchFileReport:

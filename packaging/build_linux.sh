@@ -43,6 +43,7 @@ run_selftest() {  # name, then the command prefix that picks the display
     --screenshot "$art/selftest-$name.png") || die "self-test ($name) exited non-zero; see $report"
   grep -q "^self-test: moebius: ok" "$report" || die "self-test ($name) did not run the Moebius check"
   grep -q "^self-test: jpeg: ok" "$report" || die "self-test ($name) could not keep a JPEG's blocks (jpeglib)"
+  grep -q "^self-test: formats: ok" "$report" || die "self-test ($name) lost AVIF or RAW support (Pillow AVIF, rawpy)"
   grep -q "^self-test: passed" "$report" || die "self-test ($name) did not pass"
 }
 run_selftest offscreen env QT_QPA_PLATFORM=offscreen

@@ -97,6 +97,11 @@ EXCLUDED_MODULES: tuple[str, ...] = (
     "pandas",
     "torchvision",
     "torchaudio",
+    # The batch's optional cluster extra (core/batch/cluster.py imports it inside functions).
+    "ray",
+    # HEIC support: pillow-heif's binary wheels link the x265 HEVC encoder, which is GPL-2.0-or-later; the
+    # installers stay Apache-2.0 and leave it out (a HEIC file then gets a message that says so).
+    "pillow_heif",
     "triton",
     "onnx",
     "onnxruntime",

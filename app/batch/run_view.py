@@ -32,6 +32,11 @@ class RunControls(QWidget):
         bars.setSpacing(4)
         bars.addWidget(self.overall)
         bars.addWidget(self.current)
+        # On a cluster: photos done per machine, one short line (hidden for a batch on this computer).
+        self.nodes_label = QLabel()
+        self.nodes_label.setWordWrap(True)
+        self.nodes_label.hide()
+        bars.addWidget(self.nodes_label)
         # Says why Start is off while the editor inpaints (the batch would otherwise wait unseen behind it).
         self.wait_label = QLabel(EDITOR_BUSY)
         self.wait_label.setWordWrap(True)
@@ -53,6 +58,14 @@ class RunControls(QWidget):
         self.current.setRange(0, 100)
         self.current.setValue(0)
         self.current.setFormat("")
+        self.nodes_label.clear()
+        self.nodes_label.hide()
+
+    def show_nodes(self, nodes: dict[str, int]) -> None:
+        """Photos done so far on each machine of the cluster."""
+        parts = [f"{node}: {done} done" for node, done in sorted(nodes.items())]
+        self.nodes_label.setText("On the cluster: " + (" · ".join(parts) if parts else "starting the workers…"))
+        self.nodes_label.show()
 
     def _current(self, text: str, step: int | None = None, total: int | None = None) -> None:
         """The current photo's bar: ``step`` of ``total``, or busy without a total."""

@@ -398,6 +398,7 @@ class BatchWindow(QWidget):
                 overwrite=self.redo_all.isChecked(),
             )
             plan = prepare_batch(self.model.pairings(), Path(out_text), options, shared=self.shared)
+            cluster = self.output_form.cluster_spec()  # where the photos are filled (None: here)
         except BatchSettingsChangedError as error:
             self.show_message(f"{error.message} {_GUI_HINTS['settings']}")
             return None
@@ -411,7 +412,7 @@ class BatchWindow(QWidget):
         notes = ([fallback] if fallback else []) + plan.notes
         self.show_note(" ".join(notes))
         self._begin(plan)
-        job = BatchJob(plan)
+        job = BatchJob(plan, cluster=cluster)
         self.job = self.service.submit_batch(job)
         self._update_controls()
         return job
@@ -481,6 +482,8 @@ class BatchWindow(QWidget):
         if self.job is None or job_id != self.job.id or self.job.cancel.cancelled:
             return
         self._eta = report.eta_s
+        if report.nodes is not None:
+            self.run_controls.show_nodes(report.nodes)
         number = self.model.row_of(report.photo)
         if report.event is None:
             if report.photo != self._current and number is not None and self.model.rows[number].text == "Waiting":

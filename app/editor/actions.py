@@ -126,6 +126,8 @@ class EditorCommands(Protocol):
 
     def show_batch(self) -> object: ...
 
+    def show_dust(self) -> object: ...
+
     def show_models(self) -> object: ...
 
     def show_about(self) -> None: ...
@@ -259,6 +261,9 @@ class EditorActions:
 
         # 6. Other windows.
         self.batch = act("&Batch…", commands.show_batch, [key("Ctrl+B")], "Inpaint a folder of photos with their masks")
+        self.dust = act(
+            "Find Sensor &Dust…", commands.show_dust, [], "Find dust spots that repeat across a shoot and mask them"
+        )
         self.models = act(
             "&Models…", commands.show_models, [key("Ctrl+Shift+M")], "Download, import, verify or remove the weights"
         )
@@ -288,6 +293,7 @@ class EditorActions:
         file_menu.addAction(self.open)
         recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction(self.batch)
+        file_menu.addAction(self.dust)
         file_menu.addSeparator()
         file_menu.addActions([self.save, self.save_as, self.export_mask])
         file_menu.addSeparator()

@@ -32,6 +32,7 @@ from app.qt_image import writable_view
 from core.inpaint.result import InpaintResult
 from core.job.request import InpaintRequest
 from core.photo.photo import Photo
+from core.photo.raw import result_extension
 from core.photo.write import write_image
 
 U8 = npt.NDArray[np.uint8]
@@ -44,8 +45,8 @@ def next_version() -> int:
 
 
 def default_output_path(original: Path) -> Path:
-    """``NAME_inpainted.EXT`` beside the original."""
-    return original.with_name(f"{original.stem}_inpainted{original.suffix}")
+    """``NAME_inpainted.EXT`` beside the original (``NAME_inpainted.tif`` for a camera RAW file, never written)."""
+    return original.with_name(f"{original.stem}_inpainted{result_extension(original)}")
 
 
 def changed_box_of(old: U8, new: U8) -> QRect:
@@ -144,6 +145,8 @@ class EditorDocument(QObject):
         self.pixels: U8 | None = None
         self.version = 0
         self.last_saved: Path | None = None
+        # A copy another editor handed over (Lightroom's NAME-Edit.tif): Save writes back into it.
+        self.edit_in_place: Path | None = None
         self._saved_version = 0
         self.mask_image: QImage | None = None
         self._mask: U8 | None = None
@@ -294,10 +297,20 @@ class EditorDocument(QObject):
         return self.pixels is not None and self.version != self._saved_version
 
     @property
+    def writes_in_place(self) -> bool:
+        """Whether the open photo is a handed-over copy that Save writes back into (see :attr:`edit_in_place`)."""
+        if self.path is None or self.edit_in_place is None:
+            return False
+        return self.path.resolve() == self.edit_in_place.resolve()
+
+    @property
     def save_target(self) -> Path | None:
-        """Where Save writes: where the last save went, else ``NAME_inpainted`` beside the original."""
+        """Where Save writes: the photo itself when edited in place, else where the last save went, else
+        ``NAME_inpainted`` beside the original."""
         if self.path is None:
             return None
+        if self.writes_in_place:
+            return self.path
         return self.last_saved or default_output_path(self.path)
 
     def is_original(self, target: Path) -> bool:

@@ -14,12 +14,13 @@ from typing import Protocol
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
-from app.editor.document import EditorDocument
+from app.editor.document import EditorDocument, default_output_path
 from app.editor.photo_loader import ASYNC_PIXELS, LoadedPhoto, MaskSource, PhotoLoader, header_size, load_photo
 from core.common.errors import MoebiusError, OutputNotWritableError
+from core.photo.raw import RAW_EXTENSIONS, RAW_SAVE_NOTE, is_raw_path
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp);;All files (*)"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif", ".avif"} | RAW_EXTENSIONS
+IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
 class FilesView(Protocol):
@@ -86,7 +87,8 @@ class PhotoFiles(QObject):
         if not self.maybe_keep_changes():
             return False
         size = header_size(path)
-        if size.isValid() and size.width() * size.height() > ASYNC_PIXELS:
+        # A RAW file is developed by LibRaw, which takes seconds whatever its header says: always on a thread.
+        if is_raw_path(path) or (size.isValid() and size.width() * size.height() > ASYNC_PIXELS):
             self._start_loader(path, mask)
             return True
         try:
@@ -126,6 +128,8 @@ class PhotoFiles(QObject):
     def _loader_done(self, loaded: LoadedPhoto) -> None:
         self._finish_loader()
         self.loaded.emit(loaded)
+        if self.document.path is not None and is_raw_path(self.document.path):
+            self.view.show_status(f"{self.document.path.name}  ·  {RAW_SAVE_NOTE}")
 
     def _loader_failed(self, message: str) -> None:
         self._finish_loader()
@@ -151,7 +155,8 @@ class PhotoFiles(QObject):
         target = self.document.save_target
         if target is None or not self.document.has_photo:
             return False
-        overwrite = target == self.document.last_saved
+        # A handed-over copy (Lightroom's NAME-Edit.tif) is replaced without a question: it was made for this.
+        overwrite = target == self.document.last_saved or self.document.writes_in_place
         if not overwrite and target.exists():
             if not self.view.confirm("Replace file?", f"{target.name} already exists. Replace it?"):
                 return self.save_as()
@@ -162,6 +167,8 @@ class PhotoFiles(QObject):
         target = self.document.save_target
         if target is None or not self.document.has_photo:
             return False
+        if self.document.writes_in_place and self.document.path is not None:
+            target = default_output_path(self.document.path)  # Save As offers another file than the copy
         chosen = self.view.ask_path("Save Photo As", str(target), IMAGE_FILTER, save=True)
         # The file dialog has already asked about replacing an existing file.
         return chosen is not None and self.write_to(chosen, overwrite=True)
@@ -170,11 +177,12 @@ class PhotoFiles(QObject):
         """Write the edited photo; asks before replacing the original. Returns whether it was written."""
         if not self.document.has_photo:
             return False
-        if self.document.is_original(target) and not self.view.confirm(
+        in_place = self.document.writes_in_place and target == self.document.save_target
+        if self.document.is_original(target) and not in_place and not self.view.confirm(
             "Replace the original?", f"Replace the original photo {target.name}?"
         ):
             return False
-        notes: list[str] = []
+        notes: list[str] = [RAW_SAVE_NOTE] if self.document.path is not None and is_raw_path(self.document.path) else []
         try:
             written = self.document.save_to(target, overwrite=overwrite, notes=notes)
         except OutputNotWritableError as error:

@@ -108,7 +108,10 @@ class InpaintFlow(QObject):
         if new_seed:
             settings = settings.replace(seed=None)
         seeded = uses_seed(self.panel.engine_name)
-        job = Job(InpaintRequest(pixels, mask.copy(), settings), variations=variations if seeded else 1)
+        photo = self.document.photo
+        profile = photo.icc_profile if photo is not None else None  # the model sees sRGB, the fill comes back
+        request = InpaintRequest(pixels, mask.copy(), settings, profile=profile)
+        job = Job(request, variations=variations if seeded else 1)
         self.jobs.start(job)
         self._reviewed_one = False
         self.progress.setRange(0, 0)

@@ -7,6 +7,8 @@ One job per module:
 - :mod:`core.batch.prepare` checks everything up front (:func:`prepare_batch`), before a model is loaded.
 - :mod:`core.batch.runner` runs the prepared batch as a generator of per-file results (:func:`run_batch`),
   which the command line and the GUI both drive; :mod:`core.batch.results` holds what it reports.
+- :mod:`core.batch.cluster_run` runs the same plan with the photos filled by actors on a Ray cluster
+  (:func:`run_batch_on_cluster`; :mod:`core.batch.cluster` holds the actors; Ray is an optional extra).
 
 Typical use::
 
@@ -19,6 +21,8 @@ Typical use::
 
 from __future__ import annotations
 
+from core.batch.cluster import ClusterError, ClusterSpec
+from core.batch.cluster_run import run_batch_on_cluster
 from core.batch.journal import JOURNAL_NAME, JournalState, read_journal
 from core.batch.pairing import (
     ANCHORS,
@@ -55,6 +59,8 @@ __all__ = [
     "BatchProgress",
     "BatchProgressCallback",
     "BatchSummary",
+    "ClusterError",
+    "ClusterSpec",
     "FileResult",
     "JournalState",
     "MaskPlacement",
@@ -69,5 +75,6 @@ __all__ = [
     "prepare_batch",
     "read_journal",
     "run_batch",
+    "run_batch_on_cluster",
     "seed_for",
 ]

@@ -36,9 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.common.errors import BatchInputError
+from core.photo.raw import RAW_EXTENSIONS
 
-PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif"})
-"""Extensions of files that are read as photos (HEIC/HEIF needs the optional ``pillow-heif``)."""
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif", ".hif", ".avif"}
+    | RAW_EXTENSIONS
+)
+"""Extensions of files that are read as photos (camera RAW files among them: their results are TIFFs)."""
 
 MASKS_FOLDER = "masks"
 """The name of the masks subfolder that is looked at by default."""

@@ -41,6 +41,7 @@ from core.common.errors import (
 )
 from core.job.options import DEFAULT_VARIANT, SEED, SEED_POLICY
 from core.job.settings import JobSettings
+from core.photo.raw import result_extension
 from core.photo.read import MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPLATE = "{stem}_inpainted{ext}"
 """Output names: ``{stem}`` (the photo's name without extension), ``{ext}`` (its extension, with the dot) and
-``{name}`` (the whole file name)."""
+``{name}`` (the whole file name). A camera RAW photo's ``{ext}`` is ``.tif``: its result is a 16-bit TIFF."""
 
 SEED_POLICIES = SEED_POLICY.choices
 """How a batch seeds each photo (declared with the other settings in :mod:`core.job.options`)."""
@@ -270,7 +271,8 @@ def _resume_decision(
 
 def output_name(template: str, photo: Path) -> str:
     """The output file name of ``photo`` by ``template`` (see :data:`DEFAULT_TEMPLATE`)."""
-    return template.format(stem=photo.stem, ext=photo.suffix, name=photo.name)
+    # A RAW photo's {ext} is .tif: RAW files are never written (its result is a 16-bit TIFF).
+    return template.format(stem=photo.stem, ext=result_extension(photo), name=photo.name)
 
 
 def batch_fingerprint(options: BatchOptions, shared: SharedMasks | None = None) -> dict[str, Any]:

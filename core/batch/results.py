@@ -20,6 +20,8 @@ ST_CANCELLED = "cancelled"
 ST_REDONE = "redone"
 # Not a status either: the count of skipped photos whose output changed since it was written but was kept.
 ST_KEPT_CHANGED = "kept_changed"
+# Nor this: the count of photos (any status) that a cluster started again after the worker running them died.
+ST_RETRIED = "retried"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class FileResult:
         redone: an earlier run had finished it, but its output was missing or damaged, so it was done again.
         kept_changed: skipped, although its output changed since an earlier run wrote it (it still decodes, so
             it is somebody's work and was kept; ``reason`` says how it changed).
+        node: on a cluster, the address of the machine that filled it (empty for a local batch).
+        retries: on a cluster, how often it was started again because the worker running it died.
     """
 
     index: int
@@ -57,6 +61,8 @@ class FileResult:
     pairing: str = ""
     redone: bool = False
     kept_changed: bool = False
+    node: str = ""
+    retries: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible dict (``kind: "file"``), as printed by ``moebius-inpaint batch --json``."""
@@ -75,6 +81,8 @@ class FileResult:
             "warnings": list(self.warnings),
             "redone": self.redone,
             "kept_changed": self.kept_changed,
+            "node": self.node,
+            "retries": self.retries,
         }
 
 
@@ -89,6 +97,7 @@ class BatchProgress:
         event: the engine's progress within the current photo, or ``None`` when a photo starts or ends.
         elapsed_s: seconds since the batch started.
         eta_s: estimated seconds left, from the average time per processed photo (``None`` until one is done).
+        nodes: on a cluster, photos done so far per machine (its address); ``None`` for a local batch.
     """
 
     index: int
@@ -98,6 +107,7 @@ class BatchProgress:
     event: ProgressEvent | None
     elapsed_s: float
     eta_s: float | None
+    nodes: dict[str, int] | None = None
 
 
 BatchProgressCallback = Callable[[BatchProgress], None]
@@ -113,7 +123,8 @@ class BatchSummary:
 
     ``counts`` holds one count per status, ``redone``: the ``done`` photos an earlier run had finished but whose
     output was missing or damaged (counted as ``done`` too), and ``kept_changed``: the ``skipped`` photos whose
-    output changed since it was written and was kept (counted as ``skipped`` too).
+    output changed since it was written and was kept (counted as ``skipped`` too). ``retried``: on a cluster,
+    the photos started again because the worker running them died.
     """
 
     counts: dict[str, int] = field(default_factory=dict)
@@ -125,6 +136,8 @@ class BatchSummary:
             self.counts[ST_REDONE] = self.counts.get(ST_REDONE, 0) + 1
         if result.kept_changed and result.status == ST_SKIPPED:
             self.counts[ST_KEPT_CHANGED] = self.counts.get(ST_KEPT_CHANGED, 0) + 1
+        if result.retries:
+            self.counts[ST_RETRIED] = self.counts.get(ST_RETRIED, 0) + 1
 
     @property
     def exit_status(self) -> int:
@@ -137,6 +150,7 @@ class BatchSummary:
         return {
             "kind": "summary",
             **{status: self.counts.get(status, 0) for status in statuses},
+            ST_RETRIED: self.counts.get(ST_RETRIED, 0),
             "seconds": round(self.seconds, 3),
             "exit_status": self.exit_status,
         }

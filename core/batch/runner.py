@@ -155,50 +155,110 @@ def _process_one(
 ) -> FileResult:
     """Inpaint and write one photo; every failure becomes a ``failed`` result (a cancel a ``cancelled`` one)."""
     from core.job.request import InpaintRequest
-    from core.photo.write import write_image
 
+    unusable = begin_photo(item, total, decoded, seed, plan, journal)
+    if unusable is not None:
+        return unusable
+    assert decoded.photo is not None and decoded.mask is not None
+    settings = replace(plan.options.settings, seed=seed)
+    try:
+        request = InpaintRequest(decoded.photo.pixels, decoded.mask, settings, profile=decoded.photo.icc_profile)
+        result = engine.inpaint(request, on_event, token)
+        token.raise_if_cancelled()
+    except CancelledError:
+        return _result(item, total, ST_CANCELLED, mask=decoded.mask_path, reason="Cancelled; it is redone on --resume.")
+    except MoebiusError as error:
+        return photo_failed(item, total, decoded, seed, journal, error.user_message())
+    except Exception as error:  # an engine bug must not end a batch of hundreds of photos
+        return photo_failed(item, total, decoded, seed, journal, f"unexpected {type(error).__name__}: {error}")
+    return finish_photo(item, total, decoded, plan, journal, result.image, result.seed, result.warnings)
+
+
+def begin_photo(
+    item: PlannedFile, total: int, decoded: _Decoded, seed: int | None, plan: BatchPlan, journal: JournalWriter
+) -> FileResult | None:
+    """Record that a photo starts (so a crash can be recognised afterwards); a ``failed`` result if it is unusable.
+
+    Shared by the local batch and the cluster batch (:mod:`core.batch.cluster_run`): only where the photo is
+    inpainted differs.
+    """
     assert item.output is not None
     name = item.pairing.photo.name
     if decoded.error is not None or decoded.photo is None or decoded.mask is None:
         reason = decoded.error or "could not be read"
         journal.file(name, FAILED, output=item.output.name, reason=reason)
         return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason)
-    settings = replace(plan.options.settings, seed=seed)
     journal.file(name, STARTED, output=item.output.name, seed=seed)
+    return None
+
+
+def photo_failed(
+    item: PlannedFile,
+    total: int,
+    decoded: _Decoded,
+    seed: int | None,
+    journal: JournalWriter,
+    reason: str,
+    **details: Any,
+) -> FileResult:
+    """Record and return the ``failed`` result of a photo whose fill or write went wrong."""
+    assert item.output is not None
+    journal.file(item.pairing.photo.name, FAILED, output=item.output.name, reason=reason)
+    return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason, seed=seed, **details)
+
+
+def finish_photo(
+    item: PlannedFile,
+    total: int,
+    decoded: _Decoded,
+    plan: BatchPlan,
+    journal: JournalWriter,
+    image: npt.NDArray[np.uint8],
+    seed: int | None,
+    warnings: tuple[str, ...] | list[str],
+    **details: Any,
+) -> FileResult:
+    """Write a filled photo in one step beside the others, record it as done and return its result.
+
+    Args:
+        image: the filled pixels (from the engine, here or on a cluster worker).
+        seed: the seed the engine used.
+        warnings: the engine's notes.
+        details: further :class:`FileResult` fields (the cluster's ``node`` and ``retries``).
+    """
+    from core.photo.write import write_image
+
+    assert item.output is not None and decoded.photo is not None
+    written_notes: list[str] = []  # how the file differs from a block-for-block copy, when it does
     try:
-        result = engine.inpaint(InpaintRequest(decoded.photo.pixels, decoded.mask, settings), on_event, token)
-        token.raise_if_cancelled()
-        written_notes: list[str] = []  # how the file differs from a block-for-block copy, when it does
         write_image(
             item.output,
-            result.image,
+            image,
             like=decoded.photo,
             # An earlier run's output that is missing or damaged is replaced.
             overwrite=plan.options.overwrite or item.replace_output,
             quality=plan.options.quality,
             notes=written_notes,
         )
-    except CancelledError:
-        return _result(item, total, ST_CANCELLED, mask=decoded.mask_path, reason="Cancelled; it is redone on --resume.")
     except MoebiusError as error:
-        journal.file(name, FAILED, output=item.output.name, reason=error.user_message())
-        return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=error.user_message(), seed=seed)
-    except Exception as error:  # an engine bug must not end a batch of hundreds of photos
-        reason = f"unexpected {type(error).__name__}: {error}"
-        journal.file(name, FAILED, output=item.output.name, reason=reason)
-        return _result(item, total, ST_FAILED, mask=decoded.mask_path, reason=reason, seed=seed)
+        return photo_failed(item, total, decoded, seed, journal, error.user_message(), **details)
+    except Exception as error:  # a writer bug on one odd file must not end the batch
+        return photo_failed(
+            item, total, decoded, seed, journal, f"unexpected {type(error).__name__}: {error}", **details
+        )
     # Size and hash, so that a later --resume can tell whether the output is still the file written now.
-    journal.file(name, DONE, output=item.output.name, seed=result.seed, **_output_record(item.output))
+    journal.file(item.pairing.photo.name, DONE, output=item.output.name, seed=seed, **_output_record(item.output))
     return _result(
         item,
         total,
         ST_DONE,
         mask=decoded.mask_path,
         output=item.output,
-        seed=result.seed,
-        warnings=(*result.warnings, *written_notes),
+        seed=seed,
+        warnings=(*warnings, *written_notes),
         reason=item.reason,
         redone=item.replace_output,
+        **details,
     )
 
 

@@ -274,6 +274,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "batch": ("core.bench.batch", "photos per minute for 512×512 and 24 MP folders; read-ahead gain"),
     "variations": ("core.bench.variations", "a second seed on the same photo against the first (encodes reused)"),
     "selection": ("core.bench.selection", "selecting an object by its box, and its shadow, on a 24 MP photo"),
+    "dust": ("core.bench.dust", "sensor-dust recall and false positives by spot radius and contrast"),
+    "cluster": ("core.bench.cluster", "photos per minute on a local Ray cluster (1 and 2 CPU actors) vs this computer"),
 }
 
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from core.batch import (
     prepare_batch,
     run_batch,
 )
+from core.batch.cluster import ClusterError, ClusterSpec, check_address, ray_available
 from core.cli.arguments import (
     add_defaults_option,
     add_job_options,
@@ -56,7 +58,7 @@ from core.photo.read import MAX_PIXELS
 _DESCRIPTION = """\
 Fill the masked part of every photo in INPUT_DIR and write the results to
 OUT_DIR. The model is loaded once for the whole folder; everything runs on
-this computer."""
+this computer, or on a Ray cluster with --cluster."""
 
 _EPILOG = f"""\
 examples:
@@ -148,6 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
         "the other). The model itself fills one photo at a time.",
     )
 
+    cluster = parser.add_argument_group("where the photos are filled (default: this computer)")
+    cluster.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="fill the photos on a Ray cluster: 'local' starts one on this computer for this batch, "
+        "ray://HOST:PORT joins a running one (every node needs this version of Moebius Studio and the "
+        "weights). Needs the optional extra: pip install 'moebius-studio[cluster]'",
+    )
+    cluster.add_argument(
+        "--actors",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="with --cluster: workers, each with one loaded model (default 0: one per GPU, or per "
+        "--actor-threads CPUs)",
+    )
+    cluster.add_argument(
+        "--actor-threads",
+        type=non_negative_int,
+        default=1,
+        metavar="N",
+        help="with --cluster: CPU threads per worker on machines without a GPU (default 1)",
+    )
+
     model = parser.add_argument_group("engine and settings (as for one photo; default: the saved settings)")
     add_job_options(model, ("engine",))
     model.add_argument("--model", metavar="DIR", help="folder with Moebius weights")
@@ -174,7 +200,7 @@ def main(args: list[str]) -> int:
         label=f"{PROG} batch",
         debug=options.debug,
         cancelled="Cancelled; finished photos are kept. Run again with --resume to continue.",
-        bad_input=(*BAD_INPUT_ERRORS, BatchInputError),
+        bad_input=(*BAD_INPUT_ERRORS, BatchInputError, ClusterError),
         before_message=bar.close,
     )
 
@@ -184,6 +210,7 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
     from core.inpaint.engine import resolve_engine_name
 
     started = time.monotonic()
+    spec = _cluster_spec(options)
     # 1. Pairing and every cheap check, before a model is loaded.
     shared = _shared_masks(options)
     if options.masks is not None and shared is not None:
@@ -206,21 +233,38 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
         raise BatchInputError(f"There are no files to process in {options.input}.")
     for note in ([fallback_note] if fallback_note else []) + plan.notes:
         _note(note)
-    # 2. One engine for the whole batch (none at all when nothing is left to do).
+    # 2. One engine for the whole batch (none at all when nothing is left to do; on a cluster, one per worker).
     engine = None
-    if plan.needs_engine:
+    if plan.needs_engine and spec is None:
         engine = load_job_engine(job, engine_name, options.model, bar)
         bar.close()
     # 3. Run, reporting each file as it ends.
     summary = BatchSummary()
 
+    shown_nodes: dict[str, int] = {}
+
     def on_progress(report: BatchProgress) -> None:
         if report.event is None:
             from core.common.progress import ProgressEvent
 
+            if report.nodes and report.nodes != shown_nodes and bar.enabled:
+                # Per node on a cluster: a line whenever a node finishes a photo, then the overall bar.
+                bar.close()
+                changed = [node for node, done in report.nodes.items() if shown_nodes.get(node) != done]
+                for node in changed:
+                    print(f"node {node}: {report.nodes[node]} done", file=sys.stderr)
+                shown_nodes.update(report.nodes)
             bar(ProgressEvent("photos", report.finished, report.total))
 
-    with contextlib.closing(run_batch(plan, engine, cancel=token, progress=on_progress)) as results:
+    if spec is None:
+        runner = run_batch(plan, engine, cancel=token, progress=on_progress)
+    else:
+        from core.batch.cluster_run import run_batch_on_cluster
+
+        cluster_notes: list[str] = []
+        runner = run_batch_on_cluster(plan, spec, cancel=token, progress=on_progress, notes=cluster_notes)
+        runner = _noting(runner, cluster_notes)
+    with contextlib.closing(runner) as results:
         for result in results:
             summary.add(result)
             _report_file(result, options, bar)
@@ -234,6 +278,33 @@ def _run(options: argparse.Namespace, token: CancelToken, bar: ProgressBar) -> i
     if summary.exit_status == EXIT_CANCELLED:
         print("Cancelled; finished photos are kept. Run again with --resume to continue.", file=sys.stderr)
     return summary.exit_status if summary.exit_status in (0, EXIT_FAILED, EXIT_CANCELLED) else EXIT_FAILED
+
+
+def _cluster_spec(options: argparse.Namespace) -> ClusterSpec | None:
+    """The cluster ``--cluster`` names, or ``None`` for this computer.
+
+    Raises:
+        ClusterError: Ray is not installed, or the address is neither ``local`` nor ``ray://HOST:PORT``.
+    """
+    if options.cluster is None:
+        return None
+    address = check_address(options.cluster)
+    if not ray_available():
+        from core.batch.cluster import INSTALL_HINT
+
+        raise ClusterError(INSTALL_HINT)
+    return ClusterSpec(address=address, actors=options.actors, threads=options.actor_threads, model_dir=options.model)
+
+
+def _noting(results: Iterator[FileResult], notes: list[str]) -> Generator[FileResult, None, None]:
+    """``results``, printing the cluster's notes (its workers and nodes) as soon as it has started."""
+    shown = 0
+    with contextlib.closing(results):  # type: ignore[type-var]
+        for result in results:
+            for note in notes[shown:]:
+                _note(note)
+            shown = len(notes)
+            yield result
 
 
 def _shared_masks(options: argparse.Namespace) -> SharedMasks | None:
@@ -278,6 +349,8 @@ def _summary_line(summary: BatchSummary, out_dir: Path) -> str:
         "cancelled": "cancelled",
     }
     parts += [f"{counts[key]} {label}" for key, label in labels.items() if counts.get(key)]
+    if counts.get("retried"):
+        parts.append(f"{counts['retried']} started again after their worker died")
     return f"Batch: {', '.join(parts)} in {summary.seconds:.1f} s; results in {out_dir}"
 
 
@@ -288,4 +361,3 @@ def _emit(record: dict[str, Any]) -> None:
 
 def _note(text: str) -> None:
     print(f"{PROG} batch: note: {text}", file=sys.stderr)
-

@@ -50,8 +50,11 @@ the mask:
   is used.
 
 the output:
-  The format follows OUT's extension (.jpg .png .tif .webp .bmp); without
-  -o the result goes next to IMAGE as NAME_inpainted, in IMAGE's format.
+  The format follows OUT's extension (.jpg .png .tif .webp .bmp .heic
+  .avif); without -o the result goes next to IMAGE as NAME_inpainted, in
+  IMAGE's format. A camera RAW photo (.dng .cr2 .cr3 .nef .arw .raf, …) is
+  developed at 16 bits with the camera's white balance; RAW files are never
+  written, so its result is a 16-bit TIFF, NAME_inpainted.tif.
   Pixels outside the mask keep their values: bit for bit in PNG, TIFF, BMP
   and lossless WebP; a JPEG (or lossy WebP) is encoded again, a JPEG with
   the source's tables and subsampling, so its unmasked pixels move by the
@@ -59,7 +62,15 @@ the output:
   XMP are carried over; 16-bit PNG and TIFF photos stay 16-bit, gray
   photos stay gray. The file appears in one step at the end, never
   half-written; an existing file is replaced only with --overwrite. The
-  input photo is never changed.
+  input photo is never changed, except with --edit-in-place, which writes
+  the result over IMAGE (the copy Lightroom, Capture One or darktable hand
+  over and read back).
+
+colour:
+  A photo with a colour profile other than sRGB (ProPhoto RGB, Adobe RGB,
+  Display P3, a camera profile) is converted to sRGB for the Moebius model
+  and the fill is converted back into the photo's profile; pixels outside
+  the mask are not touched.
 
 settings:
   Every job option starts from the saved settings, the ones the app's
@@ -93,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     files = parser.add_argument_group("photo, mask and result")
-    files.add_argument("image", metavar="IMAGE", help="the photo to fill (JPEG, PNG, TIFF, WebP, …)")
+    files.add_argument("image", metavar="IMAGE", help="the photo to fill (JPEG, PNG, TIFF, WebP, HEIC, AVIF, RAW, …)")
     files.add_argument("--mask", "-m", metavar="MASK", required=True, help="mask image: white = fill")
     files.add_argument(
         "--output",
@@ -108,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stretch a mask of another size to the photo instead of refusing it",
     )
     files.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists")
+    files.add_argument(
+        "--edit-in-place",
+        action="store_true",
+        help="write the result over IMAGE itself (for a copy handed over by Lightroom, Capture One or darktable); "
+        "bit depth, colour profile and metadata are kept",
+    )
     files.add_argument(
         "--quality",
         type=quality,
@@ -186,6 +203,7 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     from core.job.request import InpaintRequest
     from core.photo.mask import check_mask
     from core.photo.pages import check_write_back
+    from core.photo.raw import result_extension
     from core.photo.read import check_input_file, read_image, read_mask
     from core.photo.write import check_output_path, output_format, write_image
 
@@ -193,15 +211,22 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
     image_path = check_input_file(options.image, what="photo")
     mask_path = check_input_file(options.mask, what="mask")
-    default_output = image_path.with_name(f"{image_path.stem}_inpainted{image_path.suffix}")
+    # A RAW photo is never written as RAW: its result is a 16-bit TIFF beside it.
+    default_output = image_path.with_name(f"{image_path.stem}_inpainted{result_extension(image_path)}")
     output = Path(options.output) if options.output else default_output
-    for source in (image_path, mask_path):
+    if options.edit_in_place:
+        # The photo is a copy an editor handed over and expects back in the same file: replaced in one step.
+        if options.output and output.resolve() != image_path.resolve():
+            raise OutputError("--edit-in-place writes over IMAGE; leave out --output (or give IMAGE itself).")
+        output = image_path
+    for source in (mask_path,) if options.edit_in_place else (image_path, mask_path):
         if output.resolve() == source.resolve():
             raise OutputError(
                 f"The output {output} is the same file as the input {source}; originals are never changed.",
                 hint="Choose another output name.",
             )
-    check_output_path(output, overwrite=options.overwrite)
+    replace_output = options.overwrite or options.edit_in_place
+    check_output_path(output, overwrite=replace_output)
     plan_picture = Path(options.show_plan) if options.show_plan else None
     if plan_picture is not None:
         if plan_picture.resolve() in (output.resolve(), image_path.resolve(), mask_path.resolve()):
@@ -231,13 +256,14 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     token.raise_if_cancelled()
     # 5. Fill.
     settings = job.settings.replace(engine=engine_name)
-    result = engine.inpaint(InpaintRequest(photo.pixels, mask, settings), progress=progress, cancel=token)
+    request = InpaintRequest(photo.pixels, mask, settings, profile=photo.icc_profile)  # the model sees sRGB
+    result = engine.inpaint(request, progress=progress, cancel=token)
     progress.close()
     token.raise_if_cancelled()
     # 6. Write in one step (and the plan picture when asked), then report.
     written_notes: list[str] = []  # e.g. "a JPEG encoded anew: …", "only the first of 3 pages …"
     write_image(
-        output, result.image, like=photo, overwrite=options.overwrite, quality=options.quality, notes=written_notes
+        output, result.image, like=photo, overwrite=replace_output, quality=options.quality, notes=written_notes
     )
     if plan_picture is not None and result.plan is not None:
         write_image(plan_picture, render_plan(photo.pixels, mask, result.plan), overwrite=options.overwrite)

@@ -1,8 +1,8 @@
 """The ``moebius-inpaint`` command line: one entry point, a table of command words.
 
 ``main()`` is the entry point of both ``moebius-inpaint`` and ``python -m core``. The first argument may be a
-command word from :data:`COMMANDS` (``batch``, ``models``, ``doctor``, ``settings``); anything else is the
-default command, which fills one photo (:mod:`core.cli.inpaint`). A photo whose file name is a command word
+command word from :data:`COMMANDS` (``batch``, ``models``, ``doctor``, ``settings``, ``dust``); anything else is
+the default command, which fills one photo (:mod:`core.cli.inpaint`). A photo whose file name is a command word
 can still be given as ``./WORD``.
 
 Exit status: 0 done, 1 failed, 2 bad input or usage, 130 cancelled.
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from backends.startup import prepare_torch_environment
-from core.cli import batch, doctor, models, settings
+from core.cli import batch, doctor, dust, models, settings
 from core.cli.inpaint import inpaint_command
 
 Command = Callable[[list[str]], int]
@@ -24,6 +24,7 @@ COMMANDS: dict[str, Command] = {
     "models": models.main,
     "doctor": doctor.main,
     "settings": settings.main,
+    "dust": dust.main,
 }
 """The command words: ``moebius-inpaint WORD ARGS…`` calls ``COMMANDS[WORD](ARGS)``."""
 

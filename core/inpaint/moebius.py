@@ -82,6 +82,19 @@ class MoebiusEngine:
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> InpaintResult:
+        """Fill the request's mask; a photo in another colour space than sRGB is filled in sRGB and converted
+        back (:func:`core.inpaint.colour_managed.inpaint_in_srgb`)."""
+        from core.inpaint.colour_managed import inpaint_in_srgb
+
+        return inpaint_in_srgb(self._inpaint_srgb, request, progress, cancel)
+
+    def _inpaint_srgb(
+        self,
+        request: InpaintRequest,
+        progress: ProgressCallback | None,
+        cancel: CancelToken | None,
+    ) -> InpaintResult:
+        """Fill the request's mask, whose pixels are sRGB."""
         from core.inpaint.plan import plan_regions
         from core.inpaint.regions import BlendOptions, run_plan
         from core.inpaint.schedule import window_strength

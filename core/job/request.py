@@ -24,8 +24,12 @@ class InpaintRequest:
         mask: ``uint8`` array of shape (H, W); each value is the fill's weight there (white = fill, grey = a soft
             edge, see :func:`core.photo.mask.fill_weights`); at least one pixel must be ≥ 128.
         settings: how to run the job (engine, model, device and every knob of the fill).
+        profile: the photo's embedded ICC colour profile (:attr:`core.photo.photo.Photo.icc_profile`), or
+            ``None``. The Moebius engine fills a photo in another RGB space than sRGB in sRGB and converts
+            the fill back (:mod:`core.inpaint.colour_managed`); ``None`` and sRGB profiles change nothing.
     """
 
     image: npt.NDArray[np.uint8]
     mask: npt.NDArray[np.uint8]
     settings: JobSettings = field(default_factory=JobSettings)
+    profile: bytes | None = None

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from core.photo.compression import compression_options
+from core.photo.heif import HEIF_FORMATS, heif_save_options
 from core.photo.jpeg_blocks import write_keeping_blocks
 from core.photo.metadata import pillow_metadata_options, png_metadata_chunks
 from core.photo.pages import first_page_arguments, is_multi_page_tiff, write_tiff_pages
@@ -128,4 +129,6 @@ def _encoder_options(
     options = pillow_metadata_options(format_name, like, gray, cmyk=cmyk)
     # 2. Encoding settings.
     options.update(compression_options(format_name, like, quality))
+    if format_name in HEIF_FORMATS:
+        options.update(heif_save_options(format_name, quality))
     return options

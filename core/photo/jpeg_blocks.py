@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 I16 = npt.NDArray[np.int16]
 _ORIENTATION_STEPS = {1: "", 2: "H", 3: "VH", 4: "V", 5: "T", 6: "TH", 7: "VHT", 8: "HT"}
-"""The block operations that turn a stored JPEG upright, matching :func:`core.photo.read._apply_orientation`:
+"""The block operations that turn a stored JPEG upright, matching :func:`core.photo.orientation.to_upright`:
 H mirrors left-right, V top-bottom, T transposes."""
 
 

@@ -148,7 +148,7 @@ def pillow_metadata_options(format_name: str, like: Photo | None, gray: bool, *,
     if format_name == "JPEG" and like.jpeg_segments is not None:
         segments = carried_segments(like, same_coding=False, channels=1 if gray else 4 if cmyk else 3)
         options["extra"] = b"".join(segment.to_bytes() for segment in segments)
-    elif like.exif and format_name in ("JPEG", "PNG", "WEBP"):
+    elif like.exif and format_name in ("JPEG", "PNG", "WEBP", "HEIF", "AVIF"):
         options["exif"] = like.exif
     if format_name == "TIFF" and (like.exif or like.xmp):
         # Pillow writes a TIFF's tags from ``tiffinfo``: the descriptive tags and XMP (tag 700); EXIF
@@ -157,7 +157,7 @@ def pillow_metadata_options(format_name: str, like: Photo | None, gray: bool, *,
         if like.xmp:
             info[700] = like.xmp
         options["tiffinfo"] = info
-    if like.xmp and (format_name == "WEBP" or (format_name == "JPEG" and like.jpeg_segments is None)):
+    if like.xmp and (format_name in ("WEBP", "HEIF", "AVIF") or (format_name == "JPEG" and like.jpeg_segments is None)):
         options["xmp"] = like.xmp
     if like.xmp and format_name == "PNG":
         text = PngImagePlugin.PngInfo()

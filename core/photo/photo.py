@@ -30,6 +30,12 @@ CMYK                   RGB through the file's CMYK      CMYK (JPEG, TIFF) with t
 multi-page TIFF        the first page                   every page (TIFF): only the first is changed
 animated PNG, WebP     the first frame                  refused in the same format (it would drop frames);
                                                         another format gets the first frame and a note
+HEIC/HEIF, AVIF        as it is (HEIF with more than    the same format, encoded anew (see below); alpha
+                       8 bits is read at 8 bits)        is not written back
+camera RAW (DNG, CR2,  developed by LibRaw at 16 bits   never as RAW: a 16-bit RGB TIFF (by default
+CR3, NEF, ARW, RAF…)   (camera white balance, sRGB),    ``NAME_inpainted.tif``) with the sRGB profile and
+                       rounded to 8 bits                the camera's make, model and date; unchanged pixels
+                                                        keep all 16 developed bits (:mod:`core.photo.raw`)
 =====================  ===============================  ===================================================
 
 Alpha (RGBA, LA, PA, palette transparency) is never changed: it is re-attached on writing, at its own depth
@@ -58,6 +64,10 @@ source, ``--quality``)      it was a JPEG), so unchanged pixels move by the enco
                             few levels and more at sharp edges.
 lossy WebP                  every pixel: WebP's lossy coding has no way to keep a source's blocks; unchanged
                             pixels move by the encoder's loss at the chosen quality (default 95).
+HEIC/HEIF, AVIF             every pixel: encoded anew at quality 90 with full-resolution (4:4:4) chroma, so
+                            unchanged pixels move by the encoder's rounding: on average well under one level
+                            (HEIC) or about one level (AVIF), up to about 10 (HEIC) or 20 (AVIF) at sharp
+                            edges.
 ==========================  =================================================================================
 """
 

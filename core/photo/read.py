@@ -3,8 +3,8 @@
 A photo is read into a :class:`~core.photo.photo.Photo` with everything needed to write a result back the same
 way; a mask is read as one 8-bit channel. Input files are only ever opened for reading.
 
-HEIC/HEIF photos are read when the optional ``pillow-heif`` package is installed; results are then written in
-another format (the output's extension decides).
+HEIC/HEIF photos are read through ``pillow-heif`` (registered only when such a file is opened), AVIF photos by
+Pillow itself (:mod:`core.photo.heif`); camera RAW files are developed by LibRaw (:mod:`core.photo.raw`).
 
 Limits: a file that decodes to more than :data:`MAX_PIXELS` pixels is refused before its pixels are decoded
 (:class:`~core.common.errors.ImageTooLargeError`); callers raise the limit per call with ``max_pixels`` (the command
@@ -14,7 +14,6 @@ line with ``--max-pixels``).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import stat
 import threading
@@ -36,6 +35,13 @@ from core.photo.decode import (
     samples_from_pillow,
     sixteen_to_eight_bits,
 )
+from core.photo.heif import (
+    HEIF_NOT_INSTALLED,
+    HEIF_NOT_INSTALLED_HINT,
+    deep_heif_samples,
+    is_heif_file,
+    register_heif,
+)
 from core.photo.jpeg_segments import application_segments, read_header_file
 from core.photo.mask import FILL_THRESHOLD
 from core.photo.metadata import (
@@ -46,7 +52,10 @@ from core.photo.metadata import (
     upright_exif,
     upright_xmp,
 )
-from core.photo.photo import Photo, Samples, U8Image
+from core.photo.orientation import to_upright
+from core.photo.photo import Photo, U8Image
+from core.photo.raw import is_raw_path, read_raw
+from core.photo.samples import to_eight_bits
 
 MAX_PIXELS = 200_000_000
 """Default pixel limit of :func:`read_image` and :func:`read_mask` (200 megapixels): twice the largest
@@ -109,7 +118,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
     """Read a photo for inpainting.
 
     Args:
-        path: the photo file; any format Pillow reads (the first frame of an animation or a multi-page file).
+        path: the photo file; any format Pillow reads (the first frame of an animation or a multi-page file),
+            HEIC/HEIF, AVIF, or a camera RAW file (developed to 16 bits, see :mod:`core.photo.raw`).
         max_pixels: refuse files with more pixels than this (see :data:`MAX_PIXELS`).
 
     Returns:
@@ -120,10 +130,16 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         ImageTooLargeError: the file has more than ``max_pixels`` pixels.
     """
     file = check_input_file(path, what="photo")
+    if is_raw_path(file):
+        return read_raw(file, max_pixels=max_pixels)
     status = file.stat()
     with _opened(file, max_pixels, what="photo") as image:
         # 1. Pixels at 8 bits, the source's own samples where they hold more, alpha, and the matching profile.
         decoded = decode_with_opencv(image, file)
+        deep = deep_heif_samples(image, file) if decoded is None else None
+        if deep is not None:
+            icc = matching_profile(image.info.get("icc_profile") or None, b"RGB ")
+            decoded = to_eight_bits(deep), deep, None, 16, icc
         if decoded is None:
             _load(image, file, max_pixels, what="photo")
             decoded = samples_from_pillow(image, file)
@@ -131,9 +147,9 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
         # 2. Turn everything upright, and record metadata that says it is upright now.
         exif_data = image.getexif()
         orientation = exif_orientation(exif_data.get(EXIF_ORIENTATION))
-        rgb = _apply_orientation(rgb, orientation)
-        native = None if native is None else _apply_orientation(native, orientation)
-        alpha = None if alpha is None else _apply_orientation(alpha, orientation)
+        rgb = to_upright(rgb, orientation)
+        native = None if native is None else to_upright(native, orientation)
+        alpha = None if alpha is None else to_upright(alpha, orientation)
         # 3. What the writer needs to encode a result the same way.
         jpeg = image if isinstance(image, JpegImagePlugin.JpegImageFile) else None
         qtables = jpeg_qtables(jpeg) if jpeg is not None else None
@@ -225,7 +241,7 @@ def read_mask(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> 
                 gray = ((weighted + 127) // 255).astype(np.uint8)
         # 3. Turn it upright like the photo it belongs to.
         orientation = exif_orientation(image.getexif().get(EXIF_ORIENTATION))
-        upright = _apply_orientation(gray, orientation)
+        upright = to_upright(gray, orientation)
         # 4. Colour with nothing bright: say so when the mask is refused as empty (see mask.empty_mask_error).
         if upright.size and int(upright.max()) < FILL_THRESHOLD and image.mode not in _GRAY_MASK_MODES:
             strongest = _strongest_channel(image, file)
@@ -269,7 +285,7 @@ def _opened(file: Path, max_pixels: int, *, what: str) -> Iterator[Image.Image]:
         what: ``"photo"`` or ``"mask"``, for messages.
     """
     # 1. Read the header only; Pillow's global guard is replaced by the per-call limit below.
-    _register_optional_readers()
+    heif_missing = is_heif_file(file) and not register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -283,6 +299,11 @@ def _opened(file: Path, max_pixels: int, *, what: str) -> Iterator[Image.Image]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise _too_large(file, what, None, max_pixels) from error
     except UnidentifiedImageError as error:
+        if heif_missing:
+            raise ImageReadError(
+                f"The {what} {file} is a HEIC/HEIF file. {HEIF_NOT_INSTALLED}.",
+                hint=HEIF_NOT_INSTALLED_HINT,
+            ) from error
         raise ImageReadError(
             f"The {what} {file} is not an image file Moebius Studio can read.",
             hint="Use a JPEG, PNG, TIFF or WebP file.",
@@ -297,22 +318,6 @@ def _opened(file: Path, max_pixels: int, *, what: str) -> Iterator[Image.Image]:
         if width * height > max_pixels:
             raise _too_large(file, what, (width, height), max_pixels)
         yield image
-
-
-_OPTIONAL_READERS_TRIED = False
-
-
-def _register_optional_readers() -> None:
-    """Let Pillow open HEIC/HEIF photos when the optional ``pillow-heif`` package is installed (once)."""
-    global _OPTIONAL_READERS_TRIED
-    if _OPTIONAL_READERS_TRIED:
-        return
-    _OPTIONAL_READERS_TRIED = True
-    try:
-        heif = importlib.import_module("pillow_heif")
-    except ImportError:
-        return
-    heif.register_heif_opener()
 
 
 def _load(image: Image.Image, file: Path, max_pixels: int, *, what: str) -> None:
@@ -346,24 +351,3 @@ def _too_large(file: Path, what: str, size: tuple[int, int] | None, max_pixels: 
         f"more than the limit of {limit}.",
         hint=hint,
     )
-
-
-def _apply_orientation(array: Samples, orientation: int) -> Samples:
-    """Turn ``array`` (H, W) or (H, W, C) upright according to an EXIF orientation (1–8)."""
-    if orientation == 2:
-        turned = array[:, ::-1]
-    elif orientation == 3:
-        turned = array[::-1, ::-1]
-    elif orientation == 4:
-        turned = array[::-1, :]
-    elif orientation == 5:
-        turned = np.swapaxes(array, 0, 1)
-    elif orientation == 6:
-        turned = np.rot90(array, -1)
-    elif orientation == 7:
-        turned = np.swapaxes(array[::-1, ::-1], 0, 1)
-    elif orientation == 8:
-        turned = np.rot90(array, 1)
-    else:
-        return array
-    return np.ascontiguousarray(turned)

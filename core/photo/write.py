@@ -17,8 +17,10 @@ import numpy as np
 
 from core.common.errors import OutputError, OutputExistsError, OutputNotWritableError
 from core.photo.encode import encode
+from core.photo.heif import missing_writer
 from core.photo.pages import check_write_back
 from core.photo.photo import Photo, U8Image
+from core.photo.raw import RAW_EXTENSIONS, RAW_SAVE_NOTE
 from core.photo.samples import output_samples
 
 FORMATS_BY_EXTENSION: dict[str, str] = {
@@ -30,11 +32,15 @@ FORMATS_BY_EXTENSION: dict[str, str] = {
     ".tiff": "TIFF",
     ".webp": "WEBP",
     ".bmp": "BMP",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
+    ".avif": "AVIF",
 }
 """Output formats :func:`write_image` can write, by file extension (lower case)."""
 
-_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
-_KNOWN_EXTENSIONS = "Use .jpg, .png, .tif, .webp or .bmp."
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF"}
+_KNOWN_EXTENSIONS = "Use .jpg, .png, .tif, .webp, .bmp, .heic or .avif."
 
 
 def output_format(path: str | os.PathLike[str], format: str | None = None) -> str:
@@ -42,18 +48,25 @@ def output_format(path: str | os.PathLike[str], format: str | None = None) -> st
 
     Args:
         path: the output file; its extension decides the format unless ``format`` is given.
-        format: an explicit format name (``"JPEG"``, ``"PNG"``, ``"TIFF"``, ``"WEBP"``, ``"BMP"``).
+        format: an explicit format name (``"JPEG"``, ``"PNG"``, ``"TIFF"``, ``"WEBP"``, ``"BMP"``, ``"HEIF"``,
+            ``"AVIF"``).
 
     Raises:
-        OutputError: the extension (or ``format``) is not one Moebius Studio writes.
+        OutputError: the extension (or ``format``) is not one Moebius Studio writes (camera RAW formats never
+            are), or its encoder is not available here.
     """
     if format is not None:
         name = format.upper()
         name = _FORMAT_ALIASES.get(name, name)
         if name not in set(FORMATS_BY_EXTENSION.values()):
             raise OutputError(f"Cannot write images in the {format} format.", hint=_KNOWN_EXTENSIONS)
-        return name
+        return _available(name)
     suffix = Path(path).suffix.lower()
+    if suffix in RAW_EXTENSIONS:
+        raise OutputError(
+            f"The output {Path(path)} is named as a camera RAW file, and RAW files are never written.",
+            hint=f"{RAW_SAVE_NOTE} Name the output with .tif.",
+        )
     if not suffix:
         raise OutputError(
             f"The output {Path(path)} has no extension, so its image format is unknown.",
@@ -64,7 +77,15 @@ def output_format(path: str | os.PathLike[str], format: str | None = None) -> st
             f"The output {Path(path)} ends in {suffix}, which is not an image format Moebius Studio writes.",
             hint=_KNOWN_EXTENSIONS,
         )
-    return FORMATS_BY_EXTENSION[suffix]
+    return _available(FORMATS_BY_EXTENSION[suffix])
+
+
+def _available(name: str) -> str:
+    """``name`` when its encoder is available here (HEIF needs pillow-heif, AVIF a Pillow with libavif)."""
+    reason = missing_writer(name)
+    if reason is not None:
+        raise OutputError(f"Cannot write {name} images: {reason}.", hint="Choose another output format.")
+    return name
 
 
 def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False, format: str | None = None) -> str:
