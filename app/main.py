@@ -56,13 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_handed_over(window: MainWindow, path: Path, *, flag: bool | None = None) -> bool:
-    """Open ``path`` in ``window``, in edit-in-place mode when ``flag`` (``--edit-in-place``) or its name says so
-    (:mod:`app.editor.edit_in_place`). Returns whether it was opened."""
+def open_handed_over(
+    window: MainWindow, path: Path, mask: Path | None = None, *, flag: bool | None = None
+) -> bool:
+    """Open ``path`` (and ``mask``) in ``window``, in edit-in-place mode when ``flag`` (``--edit-in-place``) or its
+    name says so (:mod:`app.editor.edit_in_place`). Returns whether it was opened."""
     from app.editor.edit_in_place import edit_in_place_target, saved_mode
 
     window.document.edit_in_place = edit_in_place_target(path, flag=flag, mode=saved_mode())
-    return window.open_image(path)
+    return window.open_image(path, mask)
 
 
 class FileOpenHandler(QObject):
@@ -109,12 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     # However the event loop ends (window closed, app.quit(), logout), the worker threads stop first.
     app.aboutToQuit.connect(window.shutdown)
     app.installEventFilter(FileOpenHandler(window))
-    photo = options.photo if options.photo is not None else resources.SAMPLE_PHOTO
-    if options.photo is not None:
-        from app.editor.edit_in_place import edit_in_place_target, saved_mode
-
-        window.document.edit_in_place = edit_in_place_target(photo, flag=options.edit_in_place, mode=saved_mode())
-    QTimer.singleShot(0, lambda: window.open_image(photo, options.mask))
+    if options.photo is not None:  # handed over on the command line, perhaps by another editor
+        QTimer.singleShot(0, lambda: open_handed_over(window, options.photo, options.mask, flag=options.edit_in_place))
+    else:
+        QTimer.singleShot(0, lambda: window.open_image(resources.SAMPLE_PHOTO, options.mask))
     return app.exec()
 
 

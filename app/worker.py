@@ -200,19 +200,12 @@ def load_core_engine(name: str, settings: JobSettings, progress: ProgressCallbac
             may override those).
         progress: receives the loading events.
     """
-    from core.inpaint.engine import load_engine
+    from core.inpaint.engine import load_engine_for
 
-    if name == "classic":  # no model, always on the CPU: the device settings do not apply
-        return load_engine(name, progress=progress)
-    request = panel_request(settings.device, settings.precision)
-    return load_engine(
-        name,
-        variant=settings.model_variant,
-        device=request.device,
-        precision=request.precision,
-        source=request.source,
-        progress=progress,
-    )
+    def request() -> Request:
+        return panel_request(settings.device, settings.precision)
+
+    return load_engine_for(name, settings, request, progress=progress)
 
 
 def resolve_engine(name: str) -> tuple[str, str | None]:

@@ -32,8 +32,7 @@ from app.qt_image import writable_view
 from core.inpaint.result import InpaintResult
 from core.job.request import InpaintRequest
 from core.photo.photo import Photo
-from core.photo.raw import result_extension
-from core.photo.write import write_image
+from core.photo.write import default_output_path, write_image
 
 U8 = npt.NDArray[np.uint8]
 _versions = itertools.count(1)
@@ -42,11 +41,6 @@ _versions = itertools.count(1)
 def next_version() -> int:
     """A new id for the content of the pixels (tells saved from unsaved without comparing pixels)."""
     return next(_versions)
-
-
-def default_output_path(original: Path) -> Path:
-    """``NAME_inpainted.EXT`` beside the original (``NAME_inpainted.tif`` for a camera RAW file, never written)."""
-    return original.with_name(f"{original.stem}_inpainted{result_extension(original)}")
 
 
 def changed_box_of(old: U8, new: U8) -> QRect:

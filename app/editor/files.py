@@ -16,10 +16,11 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.editor.document import EditorDocument, default_output_path
 from app.editor.photo_loader import ASYNC_PIXELS, LoadedPhoto, MaskSource, PhotoLoader, header_size, load_photo
+from core.batch.pairing import PHOTO_EXTENSIONS
 from core.common.errors import MoebiusError, OutputNotWritableError
-from core.photo.raw import RAW_EXTENSIONS, RAW_SAVE_NOTE, is_raw_path
+from core.photo.raw import RAW_SAVE_NOTE, is_raw_path
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".heic", ".heif", ".avif"} | RAW_EXTENSIONS
+IMAGE_SUFFIXES = PHOTO_EXTENSIONS  # the batch's list: what one reads, the other reads too
 IMAGE_FILTER = "Images (" + " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 

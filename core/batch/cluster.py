@@ -94,17 +94,14 @@ class PhotoWorker:
     def __init__(self, settings: JobSettings, model_dir: str | None, device: str, threads: int) -> None:
         import torch
 
-        from core.inpaint.engine import load_engine
-        from core.job.engines import ENGINES
+        from backends.device import Request
+        from core.inpaint.engine import load_engine_for
 
         if device == "cpu" and threads > 0:
             torch.set_num_threads(threads)
-        if ENGINES[settings.engine].needs_weights:
-            self._engine = load_engine(
-                settings.engine, model_dir=model_dir, variant=settings.model_variant, device=device
-            )
-        else:
-            self._engine = load_engine(settings.engine)
+        # The batch's precision; the device is the slot's (a GPU actor's, or the CPU).
+        asked = Request(device=device, precision=settings.precision, source="the cluster batch")
+        self._engine = load_engine_for(settings.engine, settings, lambda: asked, model_dir=model_dir)
 
     def where(self) -> tuple[str, int]:
         """The node's id and this process's id."""

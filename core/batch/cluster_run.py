@@ -37,7 +37,6 @@ from core.batch.runner import (
     photo_failed,
 )
 from core.common.cancel import CancelToken
-from core.job.request import InpaintRequest
 
 MAX_RETRIES = 3
 """How often one photo is started again after the worker running it died, before it counts as failed."""
@@ -84,16 +83,16 @@ def run_batch_on_cluster(
     started = time.monotonic()
     nodes: dict[str, int] = {}
     finished = 0
+    to_process = [f for f in plan.files if f.action == PROCESS]
 
     def report(item: PlannedFile) -> None:
         if progress is not None:
             elapsed = time.monotonic() - started
             done = sum(nodes.values())
-            left = sum(1 for f in plan.files if f.action == PROCESS) - done
+            left = len(to_process) - done
             eta = elapsed / done * left if done else None
             progress(BatchProgress(item.index, total, item.pairing.photo, finished, None, elapsed, eta, dict(nodes)))
 
-    to_process = [f for f in plan.files if f.action == PROCESS]
     own_workers = workers is None
     if to_process and workers is None:
         workers = RayWorkers(spec, plan.options.settings)
@@ -140,10 +139,7 @@ def run_batch_on_cluster(
                         unusable_results.append(unusable)
                         continue
                     job = _InFlight(item, decoded, seed, slot, time.monotonic())
-                assert job.decoded.photo is not None and job.decoded.mask is not None
-                settings = replace(plan.options.settings, seed=job.seed)
-                photo = job.decoded.photo
-                request = InpaintRequest(photo.pixels, job.decoded.mask, settings, profile=photo.icc_profile)
+                request = job.decoded.request(replace(plan.options.settings, seed=job.seed))
                 in_flight[workers.submit(slot, request)] = job
                 report(job.item)  # a photo starts (the Batch window marks its row)
             return unusable_results

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from core.inpaint.engine import Engine
+    from core.job.request import InpaintRequest
+    from core.job.settings import JobSettings
     from core.photo.photo import Photo
 
 
@@ -60,6 +62,13 @@ class _Decoded:
     mask: npt.NDArray[np.uint8] | None = None
     mask_path: Path | None = None
     error: str | None = None
+
+    def request(self, settings: JobSettings) -> InpaintRequest:
+        """The fill's request: the pixels, the mask and the photo's colour profile (the model works in sRGB)."""
+        from core.job.request import InpaintRequest
+
+        assert self.photo is not None and self.mask is not None
+        return InpaintRequest(self.photo.pixels, self.mask, settings, profile=self.photo.icc_profile)
 
 
 def run_batch(
@@ -154,16 +163,13 @@ def _process_one(
     on_event: Callable[[ProgressEvent], None],
 ) -> FileResult:
     """Inpaint and write one photo; every failure becomes a ``failed`` result (a cancel a ``cancelled`` one)."""
-    from core.job.request import InpaintRequest
-
     unusable = begin_photo(item, total, decoded, seed, plan, journal)
     if unusable is not None:
         return unusable
     assert decoded.photo is not None and decoded.mask is not None
     settings = replace(plan.options.settings, seed=seed)
     try:
-        request = InpaintRequest(decoded.photo.pixels, decoded.mask, settings, profile=decoded.photo.icc_profile)
-        result = engine.inpaint(request, on_event, token)
+        result = engine.inpaint(decoded.request(settings), on_event, token)
         token.raise_if_cancelled()
     except CancelledError:
         return _result(item, total, ST_CANCELLED, mask=decoded.mask_path, reason="Cancelled; it is redone on --resume.")

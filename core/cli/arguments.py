@@ -175,22 +175,9 @@ def load_job_engine(
         DeviceError: the device asked for is unknown or missing.
         ModelNotInstalledError: the Moebius weights are not installed.
     """
-    from core.inpaint.engine import load_engine
-    from core.job.engines import ENGINES
+    from core.inpaint.engine import load_engine_for
 
-    if not ENGINES[engine_name].needs_weights:
-        # Runs on the CPU without a model: the device settings (and the environment) do not apply.
-        return load_engine(engine_name, progress=progress)
-    request = job.device_request()
-    return load_engine(
-        engine_name,
-        model_dir=model_dir,
-        variant=job.settings.model_variant,
-        device=request.device,
-        precision=request.precision,
-        source=request.source,
-        progress=progress,
-    )
+    return load_engine_for(engine_name, job.settings, job.device_request, model_dir=model_dir, progress=progress)
 
 
 def positive_int(text: str) -> int:

@@ -203,16 +203,14 @@ def _run(options: argparse.Namespace, token: CancelToken, progress: ProgressBar)
     from core.job.request import InpaintRequest
     from core.photo.mask import check_mask
     from core.photo.pages import check_write_back
-    from core.photo.raw import result_extension
     from core.photo.read import check_input_file, read_image, read_mask
-    from core.photo.write import check_output_path, output_format, write_image
+    from core.photo.write import check_output_path, default_output_path, output_format, write_image
 
     started = time.monotonic()
     # 1. Cheap checks first: the inputs exist, the output can be written, nothing is overwritten by mistake.
     image_path = check_input_file(options.image, what="photo")
     mask_path = check_input_file(options.mask, what="mask")
-    # A RAW photo is never written as RAW: its result is a 16-bit TIFF beside it.
-    default_output = image_path.with_name(f"{image_path.stem}_inpainted{result_extension(image_path)}")
+    default_output = default_output_path(image_path)  # a RAW photo's result is a 16-bit TIFF beside it
     output = Path(options.output) if options.output else default_output
     if options.edit_in_place:
         # The photo is a copy an editor handed over and expects back in the same file: replaced in one step.

@@ -8,13 +8,18 @@ OpenCV fill that always works (:mod:`core.inpaint.classic`). What each understan
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from core.common.cancel import CancelToken
 from core.common.progress import ProgressCallback
 from core.inpaint.result import InpaintResult
 from core.job.engines import ENGINES
 from core.job.request import InpaintRequest
+
+if TYPE_CHECKING:
+    from backends.device import Request
+    from core.job.settings import JobSettings
 
 
 class Engine(Protocol):
@@ -72,6 +77,42 @@ def load_engine(
             model_dir, device=device, precision=precision, source=source, variant=variant, progress=progress
         )
     raise ValueError(f"unknown engine {name!r}; expected one of {sorted(ENGINES)}")
+
+
+def load_engine_for(
+    name: str,
+    settings: JobSettings,
+    request: Callable[[], Request],
+    *,
+    model_dir: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Engine:
+    """Build the engine a job runs on: :func:`load_engine` with the job's model variant and device request.
+
+    The one place that knows an engine without weights (the classic fill) runs on the CPU, so the device and
+    precision asked for do not apply to it. Every front end (command line, app, cluster worker) loads through it.
+
+    Args:
+        name: ``"moebius"`` or ``"classic"`` (already resolved from ``"auto"``).
+        settings: the job's settings (its ``model_variant``).
+        request: resolves the device and precision the front end asks for (:func:`core.inpaint.device.resolve`);
+            called only for engines that use a device, so a bad ``MOEBIUS_STUDIO_DEVICE`` never stops the classic
+            fill.
+        model_dir: folder with Moebius weights; ``None`` looks in the app's models folder.
+        progress: receives the loading events.
+    """
+    if not ENGINES[name].needs_weights:
+        return load_engine(name, progress=progress)
+    asked = request()
+    return load_engine(
+        name,
+        model_dir=model_dir,
+        variant=settings.model_variant,
+        device=asked.device,
+        precision=asked.precision,
+        source=asked.source,
+        progress=progress,
+    )
 
 
 def resolve_engine_name(name: str, model_dir: str | None = None) -> tuple[str, str | None]:

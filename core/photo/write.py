@@ -20,7 +20,7 @@ from core.photo.encode import encode
 from core.photo.heif import missing_writer
 from core.photo.pages import check_write_back
 from core.photo.photo import Photo, U8Image
-from core.photo.raw import RAW_EXTENSIONS, RAW_SAVE_NOTE
+from core.photo.raw import RAW_EXTENSIONS, RAW_SAVE_NOTE, result_extension
 from core.photo.samples import output_samples
 
 FORMATS_BY_EXTENSION: dict[str, str] = {
@@ -125,6 +125,12 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = False, 
     os.close(probe[0])
     os.unlink(probe[1])
     return name
+
+
+def default_output_path(original: Path) -> Path:
+    """Where a result goes unless the user says otherwise: ``NAME_inpainted`` beside the original, in its format
+    (``NAME_inpainted.tif`` for a camera RAW file, which is never written)."""
+    return original.with_name(f"{original.stem}_inpainted{result_extension(original)}")
 
 
 def write_image(
