@@ -23,6 +23,11 @@ Precision policy (:func:`precision_policy`), for ``auto``:
 ``exact`` (and ``float32``) forces float32 everywhere, which reproduces the reference implementation up to
 float32 rounding. ``float16`` / ``bfloat16`` are honoured where the device runs them natively, otherwise the choice
 falls back and the reason says so.
+
+``int8`` is the fast mode for CPUs without native bfloat16: float32 activations, and the UNet's pointwise
+matrix products computed with int8 weights and dynamically quantized int8 activations (the model is prepared
+after loading; :data:`INT8_DTYPE` is the activations' format). It is a CPU mode: on a GPU, MPS or Core ML the
+request falls back to that device's own fast format (float16), and the reason says so.
 """
 
 from __future__ import annotations
@@ -36,12 +41,17 @@ from pathlib import Path
 from backends.coreml import CoreMLStatus, coreml_status
 
 DEVICES = ("auto", "cuda", "rocm", "mps", "coreml", "cpu")
-PRECISIONS = ("auto", "exact", "float32", "float16", "bfloat16")
+PRECISIONS = ("auto", "exact", "float32", "float16", "bfloat16", "int8")
+# The int8 mode's activations (and the VAE) stay in this format; only the products use int8.
+INT8_DTYPE = "float32"
 DEVICE_ENV = "MOEBIUS_STUDIO_DEVICE"
 PRECISION_ENV = "MOEBIUS_STUDIO_PRECISION"
 
 # CPU feature flags (as spelled in /proc/cpuinfo: x86 "flags", Arm "Features") that give native bfloat16.
 _BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+# x86 flags for int8 dot-product instructions (VNNI, AMX-INT8): with them int8 products can use the full 8-bit
+# activation range without the 16-bit intermediate sums of plain AVX2 saturating.
+_INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 # Flags worth showing because they decide how fast the CPU runs this model.
 SPEED_FLAGS = frozenset(
     {
@@ -50,6 +60,7 @@ SPEED_FLAGS = frozenset(
         "f16c",
         "avx512f",
         "avx512_vnni",
+        "avx_vnni",
         "avx512_bf16",
         "avx512_fp16",
         "amx_tile",
@@ -85,6 +96,11 @@ class CpuInfo:
     def native_bf16(self) -> bool:
         """Whether the CPU computes bfloat16 in hardware (AVX-512 BF16, AMX or Arm BF16)."""
         return bool(self.flags & _BF16_FLAGS)
+
+    @property
+    def int8_dot(self) -> bool:
+        """Whether the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX-INT8)."""
+        return bool(self.flags & _INT8_DOT_FLAGS)
 
     @property
     def bf16_flags(self) -> list[str]:
@@ -375,6 +391,8 @@ def precision_policy(
         if backend == "cpu":
             note += "; CPU has native bf16" if caps.cpu.native_bf16 else "; CPU has no native bf16"
         return "float32", "float32", note
+    if precision == "int8":
+        return _int8_policy(backend, caps, gpu)
     gpu_bf16 = gpu is not None and gpu.bf16
     # The VAE overflows in float16, so on GPUs it runs in bfloat16 (same range as float32) or float32.
     gpu_vae = "bfloat16" if gpu_bf16 else "float32"
@@ -406,6 +424,20 @@ def precision_policy(
     if caps.cpu.native_bf16:
         return "bfloat16", "float32", "bfloat16 requested"
     return "bfloat16", "float32", "bfloat16 requested; CPU has no native bf16, expect it many times slower"
+
+
+def _int8_policy(backend: str, caps: Capabilities, gpu: GpuInfo | None) -> tuple[str, str, str]:
+    """The int8 mode: float32 activations with int8 products on the CPU; elsewhere the device's fast format."""
+    if backend == "cpu":
+        dot = "with int8 dot products" if caps.cpu.int8_dot else "without int8 dot-product instructions"
+        return INT8_DTYPE, "float32", f"fast int8 mode: int8 matrix products, CPU {dot}"
+    fallback, vae, _ = precision_policy(backend, "auto", caps, gpu)
+    return fallback, vae, f"int8 requested but it is a CPU mode; {fallback} is this device's fast mode"
+
+
+def int8_requested(precision: str | None, device: str) -> bool:
+    """Whether a model about to run on ``device`` (``"cpu"``, ``"cuda"``, …) is to be prepared for int8."""
+    return precision == "int8" and device == "cpu"
 
 
 # -- the choice --------------------------------------------------------------------------------------------

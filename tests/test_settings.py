@@ -111,7 +111,7 @@ def test_unknown_keys_are_ignored_with_a_warning() -> None:
         ("seed_policy", "random"),
         ("seed", 1.5),
         ("device", "tpu"),
-        ("precision", "int8"),
+        ("precision", "int4"),
         ("context_margin", -0.1),
         ("colour_match", 1),
     ],

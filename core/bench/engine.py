@@ -19,6 +19,7 @@ randomised, 512×512 frame):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import resource
@@ -276,13 +277,24 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "selection": ("core.bench.selection", "selecting an object by its box, and its shadow, on a 24 MP photo"),
     "dust": ("core.bench.dust", "sensor-dust recall and false positives by spot radius and contrast"),
     "cluster": ("core.bench.cluster", "photos per minute on a local Ray cluster (1 and 2 CPU actors) vs this computer"),
+    "winograd": ("core.bench.winograd", "VAE encode/decode with Winograd 3×3 convolutions against direct ones"),
+    "fast": ("core.bench.fast", "the int8 fast mode against exact mode: step time, deviation per step and end to end"),
+    # Last: it reuses the sections above that this run already measured.
+    "speed": (
+        "core.bench.speed",
+        "every speed target with its ratio (Winograd, end to end, second seed, int8, golden)",
+    ),
 }
 
 
-def run_section(name: str, quick: bool) -> dict[str, Any]:
+def run_section(name: str, quick: bool, done: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one section; ``done`` holds the sections this run measured before (the summary reuses them)."""
     import importlib
 
     module = importlib.import_module(SECTIONS[name][0])
+    if name == "speed":
+        summary: dict[str, Any] = module.run(quick, done=done)
+        return summary
     report: dict[str, Any] = module.run(quick)
     return report
 
@@ -333,7 +345,9 @@ def end_to_end_child(implementation: str, steps: int, folder: Path) -> dict[str,
     """One whole 512×512 inpaint with the released configuration (random weights from ``folder``).
 
     ``optimised`` loads the files the way the app does (:func:`core.inpaint.loading.load_pipeline`: memory-mapped
-    weights, this project's VAE and scheduler); ``straightforward`` reads them into memory and runs the plain
+    weights, this project's VAE and scheduler); ``direct-convolutions`` is the same with every Winograd
+    convolution computed directly (:func:`core.model.winograd.direct_convolutions`), i.e. as before Winograd
+    came in, the baseline of its end-to-end gain; ``straightforward`` reads them into memory and runs the plain
     transcription of the UNet with the reference implementation's VAE and DDIM scheduler (diffusers). Run in
     a fresh process per implementation (see :func:`bench_end_to_end`) so its peak memory is its own.
     """
@@ -342,7 +356,7 @@ def end_to_end_child(implementation: str, steps: int, folder: Path) -> dict[str,
     from core.inpaint.pipeline import MoebiusPipeline
 
     unet_file = folder / "unet" / "diffusion_pytorch_model.safetensors"
-    if implementation == "optimised":
+    if implementation in ("optimised", "direct-convolutions"):
         from core.inpaint.loading import load_pipeline
         from core.weights.registry import ModelFiles
 
@@ -374,35 +388,58 @@ def end_to_end_child(implementation: str, steps: int, folder: Path) -> dict[str,
     image = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
     mask = np.zeros((512, 512), np.uint8)
     mask[160:352, 192:320] = 255
-    start = time.perf_counter()
-    result = pipeline(image, mask, steps=steps)
-    seconds = time.perf_counter() - start
+    from core.model.winograd import direct_convolutions
+
+    with direct_convolutions() if implementation == "direct-convolutions" else contextlib.nullcontext():
+        start = time.perf_counter()
+        result = pipeline(image, mask, steps=steps)
+        seconds = time.perf_counter() - start
     np.save(folder / f"result_{implementation}.npy", result)
-    return {"seconds": seconds, "steps": steps, "peak_rss_mb": peak_rss_mb(), **pipeline.timings.as_dict()}
+    from core.model.winograd import winograd_call_count
+
+    return {
+        "seconds": seconds,
+        "steps": steps,
+        "peak_rss_mb": peak_rss_mb(),
+        "winograd_calls": winograd_call_count(),
+        **pipeline.timings.as_dict(),
+    }
 
 
-def bench_end_to_end(steps: int) -> dict[str, Any]:
-    """Whole inpaints by this implementation and by the straightforward transcription, each in its own process
-    (a third writes the weights first, so that no process's peak includes building them)."""
+END_TO_END_CHILDREN = ("optimised", "direct-convolutions", "straightforward")
+
+
+def bench_end_to_end(steps: int, baseline: str = "straightforward", *, tiny: bool = False) -> dict[str, Any]:
+    """Whole inpaints by this implementation and by a ``baseline`` (see :func:`end_to_end_child`), each in its
+    own process (a third writes the weights first, so that no process's peak includes building them).
+
+    Args:
+        steps: denoising steps of each run.
+        baseline: ``"straightforward"`` (the plain transcription) or ``"direct-convolutions"`` (this
+            implementation without Winograd).
+        tiny: the tiny configuration instead of the released one (smoke runs).
+    """
     import subprocess
     import tempfile
 
     import numpy as np
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"baseline": baseline}
+    names = ("optimised", baseline)
     with tempfile.TemporaryDirectory(prefix="moebius-bench-") as temp:
         base = [sys.executable, "-m", "core.bench", "--steps", str(steps), "--model-folder", temp]
-        subprocess.run([*base, "--write-model"], capture_output=True, text=True, check=True)
-        for implementation in ("optimised", "straightforward"):
+        subprocess.run(
+            [*base, "--write-model", *(["--quick"] if tiny else [])], capture_output=True, text=True, check=True
+        )
+        for implementation in names:
             done = subprocess.run(
                 [*base, "--end-to-end-child", implementation], capture_output=True, text=True, check=True
             )
             out[implementation] = json.loads(done.stdout.strip().splitlines()[-1])
         # Same seed, same weights: the two pictures should agree up to float32 rounding (a few levels at most).
-        names = ("optimised", "straightforward")
         results = [np.load(Path(temp) / f"result_{name}.npy").astype(np.int16) for name in names]
         out["max_pixel_difference"] = int(np.abs(results[0] - results[1]).max())
-    out["time_ratio"] = out["optimised"]["seconds"] / out["straightforward"]["seconds"]
+    out["time_ratio"] = out["optimised"]["seconds"] / out[baseline]["seconds"]
     return out
 
 
@@ -451,7 +488,7 @@ def print_table(report: dict[str, Any]) -> None:
                 print(f"  {line}")
     if "end_to_end" in report:
         e2e = report["end_to_end"]
-        for name in ("optimised", "straightforward"):
+        for name in ("optimised", e2e["baseline"]):
             run = e2e[name]
             print(
                 f"\nend to end 512×512, {run['steps']} steps, {name}: {run['seconds']:.1f} s "
@@ -459,7 +496,7 @@ def print_table(report: dict[str, Any]) -> None:
                 f"peak memory {run['peak_rss_mb']:.0f} MiB"
             )
         print(
-            f"time ratio optimised / straightforward: {100 * e2e['time_ratio']:.0f} %; largest pixel difference "
+            f"time ratio optimised / {e2e['baseline']}: {100 * e2e['time_ratio']:.0f} %; largest pixel difference "
             f"between the two pictures: {e2e['max_pixel_difference']} levels"
         )
     print(f"\npeak resident memory {report['peak_rss_mb']:.0f} MiB")
@@ -477,12 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report to this JSON file")
     parser.add_argument("--steps", type=int, default=20, help="steps of the end-to-end runs")
-    parser.add_argument("--end-to-end-child", choices=("optimised", "straightforward"), help=argparse.SUPPRESS)
+    parser.add_argument("--end-to-end-child", choices=END_TO_END_CHILDREN, help=argparse.SUPPRESS)
     parser.add_argument("--write-model", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.write_model:
-        write_end_to_end_model(args.model_folder)
+        write_end_to_end_model(args.model_folder, tiny=args.quick)
         return 0
     if args.end_to_end_child:
         print(json.dumps(end_to_end_child(args.end_to_end_child, args.steps, args.model_folder)))
@@ -508,7 +545,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_vae:
             configs["released"]["vae"] = bench_vae(False, max(1, args.repeats // 2))
     report["configs"] = configs
-    report["sections"] = {name: run_section(name, args.quick) for name in SECTIONS if getattr(args, name) or args.all}
+    report["sections"] = {}
+    for name in SECTIONS:
+        if getattr(args, name) or args.all:
+            report["sections"][name] = run_section(name, args.quick, report["sections"])
     if (args.end_to_end or args.all) and not args.quick:
         report["end_to_end"] = bench_end_to_end(args.steps)
     report["peak_rss_mb"] = peak_rss_mb()

@@ -46,6 +46,8 @@ class DeviceInfo:
         backend: what the user reads: ``"CUDA"``, ``"ROCm"``, ``"MPS"``, ``"Core ML"`` or ``"CPU"``.
         torch_device: the torch device of the tensors (``"cuda:1"``; ``"cpu"`` for Core ML).
         notes: things the user should know (memory, fallbacks), one sentence each.
+        int8_products: the fast int8 mode: the UNet's pointwise products run with int8 weights (on the CPU,
+            ``dtype`` float32 for everything else); the model is prepared for it after loading.
     """
 
     device: str
@@ -55,6 +57,7 @@ class DeviceInfo:
     backend: str = "CPU"
     torch_device: str = "cpu"
     notes: tuple[str, ...] = ()
+    int8_products: bool = False
 
 
 def resolve(
@@ -100,9 +103,18 @@ def resolve(
 
 
 def _info(choice: DeviceChoice, request: Request, notes: tuple[str, ...] = ()) -> DeviceInfo:
+    from backends.device import int8_requested
+
     reason = choice.reason + (f" [{request.source}]" if request.source else "")
     return DeviceInfo(
-        choice.device, choice.dtype_name, reason, choice.vae_dtype_name, choice.backend, choice.torch_device, notes
+        choice.device,
+        choice.dtype_name,
+        reason,
+        choice.vae_dtype_name,
+        choice.backend,
+        choice.torch_device,
+        notes,
+        int8_products=int8_requested(request.precision, choice.device),
     )
 
 

@@ -57,7 +57,8 @@ def load_engine(
         model_dir: folder with Moebius weights; ``None`` looks in the app's models folder.
         variant: the released Moebius weights to prefer (``JobSettings.model_variant``); ``None`` the default.
         device: ``"auto"`` or one of :data:`backends.device.DEVICES`.
-        precision: ``None``/``"auto"`` (the device's policy), ``"exact"`` (float32 everywhere), or a dtype name.
+        precision: ``None``/``"auto"`` (the device's policy), ``"exact"`` (float32 everywhere), a dtype name,
+            or ``"int8"`` (the CPU's fast mode: int8 products in the UNet, see :mod:`core.model.quantized`).
         source: where non-``auto`` device and precision values came from, e.g. ``"device from the saved
             settings"`` (shown with the device's reason and in errors).
         progress: receives ``stage="load"`` events while weights load.

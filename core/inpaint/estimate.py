@@ -58,9 +58,14 @@ teach the encode time."""
 # (``python -m core.bench --variations``: a guided step as two batch-1 calls, this project's VAE) on the
 # development machine, 2 threads of an Intel Xeon cloud server.
 CPU_REFERENCE_THREADS = 2
-CPU_FLOAT32 = {"step": 2.3, "encode": 9.2, "decode": 7.8, "overhead": 0.3}
+# The VAE stages with Winograd's 3×3 convolutions: 0.63 and 0.64 of the direct ones' 9.2 and 7.8 s
+# (``python -m core.bench.winograd``).
+CPU_FLOAT32 = {"step": 2.3, "encode": 5.8, "decode": 5.0, "overhead": 0.3}
 CPU_SCALING_LIMIT = 16
 """Threads beyond this are assumed to add nothing (memory bandwidth, not arithmetic, limits larger CPUs)."""
+CPU_INT8_STEP_FACTOR = 0.63
+"""Time of a guided step in the int8 mode against float32 (``python -m core.bench.fast``: 1.41 s against 2.26 s);
+the VAE stages are unchanged."""
 CPU_BFLOAT16_FACTOR = 0.6
 """Time of a bfloat16 run on a CPU that has it natively, against float32 (the reference's autocast step took
 3.29 s against 5.44 s)."""
@@ -128,7 +133,9 @@ def device_key(info: DeviceInfo) -> str:
         info: the device an engine runs on (``MoebiusEngine.device``, or a device choice before loading).
     """
     name = _hardware_name(info).replace("|", "/").strip() or "unknown"
-    return f"{info.device}|{name}|{info.dtype}/{info.vae_dtype}"
+    # The int8 mode computes in float32 around its int8 products: its own key, so its times are learned apart.
+    unet = f"{info.dtype}+int8" if info.int8_products else info.dtype
+    return f"{info.device}|{name}|{unet}/{info.vae_dtype}"
 
 
 def _hardware_name(info: DeviceInfo) -> str:
@@ -226,7 +233,10 @@ def first_guess(key: str) -> StageTimes:
     factor = CPU_REFERENCE_THREADS / threads
     if dtype == "bfloat16":
         factor *= CPU_BFLOAT16_FACTOR
-    return StageTimes(**{name: seconds * factor for name, seconds in CPU_FLOAT32.items()})
+    times = {name: seconds * factor for name, seconds in CPU_FLOAT32.items()}
+    if dtype.endswith("+int8"):
+        times["step"] *= CPU_INT8_STEP_FACTOR
+    return StageTimes(**times)
 
 
 # -- learning --------------------------------------------------------------------------------------------------

@@ -100,6 +100,11 @@ class GuardedPipeline(MoebiusPipeline):
         previous = self.info
         cpu = self.cpu_fallback() if self.cpu_fallback is not None else choose_for(cpu_request("exact"))
         self.model.to(device="cpu", dtype=getattr(torch, cpu.dtype))
+        if cpu.int8_products:
+            from core.model.quantized import prepare_int8
+
+            # int8 was asked for and the GPU ran float16 instead: on the CPU it means the int8 products.
+            prepare_int8(self.model)
         nn.Module.to(self.vae, device="cpu", dtype=getattr(torch, cpu.vae_dtype))
         self.device = torch.device("cpu")
         self.dtype = getattr(torch, cpu.dtype)

@@ -49,6 +49,7 @@ def load_pipeline(
         choice, whose ``notes`` say what the memory check changed.
     """
     from backends.startup import prepare_torch_environment
+    from core.model.quantized import check_int8_supported, prepare_int8
     from core.model.unet import load_moebius
     from core.model.vae import load_vae
 
@@ -58,6 +59,9 @@ def load_pipeline(
     if info.device == "coreml":
         return load_coreml(files, info, progress, compute_units)
     info, split = plan_memory(files, info, automatic=request.device == "auto", precision=request.precision)
+
+    if info.int8_products:
+        check_int8_supported()  # refused before the weights are read, not after
 
     def cpu_choice() -> DeviceInfo:
         return choose_for(cpu_request(request.precision))
@@ -80,6 +84,10 @@ def load_pipeline(
         info = replace(cpu_choice(), notes=(*info.notes, note))
         model = load_moebius(files.unet, device="cpu", dtype=getattr(torch, info.dtype))
         vae = load_vae(files.vae_dir, device="cpu", dtype=getattr(torch, info.vae_dtype))
+    if info.int8_products:
+        # The fast int8 mode: the UNet's pointwise products get int8 weights; the VAE stays float32.
+        plan = prepare_int8(model)
+        log.info("%s", plan.summary())
     if progress is not None:
         progress(ProgressEvent("load", 2, 2))
     pipeline = GuardedPipeline(

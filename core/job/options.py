@@ -347,9 +347,12 @@ PRECISION = Choice(
         "float32": "float32",
         "float16": "float16 (GPUs)",
         "bfloat16": "bfloat16",
+        "int8": "Fast (int8, CPU)",
     },
     help="number format of the model: auto (float16 on GPUs, bfloat16 on CPUs that have it natively), exact "
-    "(float32 everywhere, reproduces the reference), float32, float16 or bfloat16; "
+    "(float32 everywhere, reproduces the reference), float32, float16, bfloat16, or int8: a fast mode for CPUs "
+    "without bfloat16 that computes the UNet's matrix products in int8, trading small deviations from the "
+    "exact picture for speed (CPU only; on a GPU it uses the GPU's float16); "
     "MOEBIUS_STUDIO_PRECISION overrides a saved choice",
     label="Precision",
     flag="--precision",

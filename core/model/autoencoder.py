@@ -12,7 +12,11 @@ does differently is memory and work at full resolution, where a 512×512 frame w
   re-laid-out copy of its input;
 * a 2× nearest-neighbour upsampling followed by a 3×3 convolution is computed on the small input, one
   product per kernel tap added into the four output phases (:mod:`core.model.upsample`): the upsampled copy is
-  never made and the convolution does a quarter of the literal one's multiply-adds.
+  never made and the convolution does a quarter of the literal one's multiply-adds;
+* the 3×3 stride-1 convolutions (:class:`core.model.winograd.Conv3x3`) use Winograd's F(4×4, 3×3) on the CPU
+  in float32 where both widths are at least 128 channels (a quarter of the multiply-adds, equal to float32
+  rounding: about 1e-5 of the output's range); the upsampler's convolution (already computed on the small
+  input, above) and the stride-2 downsampling convolutions stay direct.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.model.upsample import Upsample
+from core.model.winograd import Conv3x3
 
 NORM_EPS = 1e-6
 # Feature maps are kept channels-last: the CPU convolutions then read and write them as they are, where a
@@ -50,9 +55,9 @@ class ResnetBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, groups: int) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, in_channels, eps=NORM_EPS)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv1 = Conv3x3(in_channels, out_channels)
         self.norm2 = nn.GroupNorm(groups, out_channels, eps=NORM_EPS)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = Conv3x3(out_channels, out_channels)
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -60,11 +65,15 @@ class ResnetBlock(nn.Module):
         h = F.silu(self.norm1(x), inplace=True)
         h = self.conv1(h)
         h = F.silu(self.norm2(h), inplace=True)
+        # 2. Residual, added into this block's own buffer: by the second convolution as it writes its output
+        #    when it is the input itself (Winograd's path saves a pass over the output), after it otherwise
+        #    (so the 1×1 shortcut's result never exists next to the convolution's input and output).
+        if self.conv_shortcut is None:
+            out: Tensor = self.conv2(h, residual=x)
+            return out
         h = self.conv2(h)
-        # 2. Residual, added into h (this block's own buffer).
-        shortcut: Tensor = x if self.conv_shortcut is None else self.conv_shortcut(x)
-        out: Tensor = h.add_(shortcut)
-        return out
+        residual: Tensor = h.add_(self.conv_shortcut(x))
+        return residual
 
 
 class SpatialSelfAttention(nn.Module):
@@ -204,7 +213,7 @@ class Encoder(nn.Module):
         self, in_channels: int, latent_channels: int, channels: Sequence[int], layers: int, groups: int
     ) -> None:
         super().__init__()
-        self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
+        self.conv_in = Conv3x3(in_channels, channels[0])
         widths = [channels[0], *channels]
         self.down_blocks = nn.ModuleList(
             [
@@ -214,7 +223,7 @@ class Encoder(nn.Module):
         )
         self.mid_block = MidBlock(channels[-1], groups)
         self.conv_norm_out = nn.GroupNorm(groups, channels[-1], eps=NORM_EPS)
-        self.conv_out = nn.Conv2d(channels[-1], 2 * latent_channels, 3, padding=1)
+        self.conv_out = Conv3x3(channels[-1], 2 * latent_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv_in(x.contiguous(memory_format=CHANNELS_LAST))
@@ -241,7 +250,7 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         reversed_channels = list(reversed(channels))
-        self.conv_in = nn.Conv2d(latent_channels, reversed_channels[0], 3, padding=1)
+        self.conv_in = Conv3x3(latent_channels, reversed_channels[0])
         # Registered in the checkpoint's key order: the up blocks before the middle block that runs first.
         widths = [reversed_channels[0], *reversed_channels]
         self.up_blocks = nn.ModuleList(
@@ -252,7 +261,7 @@ class Decoder(nn.Module):
         )
         self.mid_block = MidBlock(reversed_channels[0], groups)
         self.conv_norm_out = nn.GroupNorm(groups, reversed_channels[-1], eps=NORM_EPS)
-        self.conv_out = nn.Conv2d(reversed_channels[-1], out_channels, 3, padding=1)
+        self.conv_out = Conv3x3(reversed_channels[-1], out_channels)
 
     def forward(self, z: Tensor) -> Tensor:
         x = self.conv_in(z.contiguous(memory_format=CHANNELS_LAST))

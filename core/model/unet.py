@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from core.common.errors import CheckpointError, ConfigError, UnsupportedSizeError
 from core.model.checkpoint import check_state_dict, read_config_beside, read_state_dict
+from core.model.int8_gemm import Int8Linear
 from core.model.upsample import Upsample
 
 # The released model's constructor arguments (shared/reference/ARCHITECTURE.md §2). Keys mirror the
@@ -85,6 +86,11 @@ MIX_FFN_ROW_ELEMENTS = 2_000_000
 # Number of conditioning tokens: half of the id table (one set of 10 ids per task).
 COND_IDS = tuple(range(10))
 UNCOND_IDS = tuple(range(10, 20))
+# Fast int8 mode (core/model/quantized.py) attaches an Int8Linear to a 1×1 conv under this attribute name, and
+# a pair of them (value half, gate half) to the Mix-FFN's expansion under the second one. Layers without it
+# run the float computation unchanged.
+INT8_GEMM = "int8_gemm"
+INT8_HALVES = "int8_halves"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,8 +114,21 @@ def _to_image(tokens: Tensor, size: tuple[int, int]) -> Tensor:
     return tokens.reshape(b, size[0], size[1], c).permute(0, 3, 1, 2)
 
 
+def _int8_gemm(conv: nn.Module) -> Int8Linear | None:
+    """The int8 product attached to ``conv`` by the fast int8 mode, if any (read without Module.__getattr__)."""
+    packed: Int8Linear | None = conv.__dict__.get(INT8_GEMM)
+    return packed
+
+
 def _pointwise(tokens: Tensor, conv: nn.Conv2d, scale: Tensor | None = None, shift: Tensor | None = None) -> Tensor:
-    """A 1×1 convolution applied to tokens as a matrix product, optionally followed by a per-channel affine."""
+    """A 1×1 convolution applied to tokens as a matrix product, optionally followed by a per-channel affine.
+
+    In the fast int8 mode the product is an int8 one whose weight already has the affine folded in (it is the
+    eval-mode BatchNorm, fixed once the model is prepared).
+    """
+    packed = _int8_gemm(conv)
+    if packed is not None:
+        return packed(tokens)
     weight = conv.weight.reshape(conv.weight.shape[0], -1)
     if scale is not None:
         # Folding the affine into the weights costs one pass over the (small) weight instead of the output.
@@ -437,10 +456,15 @@ class MixFFN(nn.Module):
             return torch.cat([self(tokens[i : i + 1], size) for i in range(tokens.shape[0])])
         weight = expand.weight.reshape(2 * hidden, -1)
         bias = expand.bias
+        # The int8 mode's products for the two halves of the expansion, if the model was prepared for it.
+        packed: tuple[Int8Linear, Int8Linear] | None = expand.__dict__.get(INT8_HALVES)
         halves = []
-        for part in (slice(0, hidden), slice(hidden, 2 * hidden)):
+        for index, part in enumerate((slice(0, hidden), slice(hidden, 2 * hidden))):
             # 1. Expand (a matrix product on the tokens) and activate.
-            h = F.silu(F.linear(tokens, weight[part], bias[part] if bias is not None else None), inplace=True)
+            if packed is not None:
+                h = F.silu(packed[index](tokens), inplace=True)
+            else:
+                h = F.silu(F.linear(tokens, weight[part], bias[part] if bias is not None else None), inplace=True)
             # 2. Depthwise 3×3 on the channels-last image view.
             dw_bias = depthwise.bias[part] if depthwise.bias is not None else None
             h = F.conv2d(_to_image(h, size), depthwise.weight[part], dw_bias, padding=1, groups=hidden)

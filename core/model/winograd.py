@@ -1,0 +1,433 @@
+"""3×3 convolutions by Winograd's minimal filtering, F(4×4, 3×3), on the CPU in float32.
+
+A 3×3 convolution (stride 1, padding 1) computes each 4×4 block of output pixels from a 6×6 block of input
+pixels. Done directly that is 16 · 9 = 144 multiply-adds per block and channel pair. Winograd's algorithm
+transforms the 6×6 input tile (``V = Bᵀ d B``) and the 3×3 kernel (``U = G g Gᵀ``, once per weight) into 36
+"points", multiplies point by point and sums over the input channels — 36 matrix products, one per point,
+``M[p] = V[p] · U[p]`` over (tiles × C_in) · (C_in × C_out) — and transforms back (``Y = Aᵀ M A``): 36
+multiply-adds per block and channel pair instead of 144. The transforms are linear maps on every tile and
+channel; their cost grows with the pixels times the channels, not with the channel pairs, so they are small
+next to the products once both widths reach about a hundred channels (see :func:`winograd_pays_off`).
+
+The matrices are Lavin and Gray's for F(4, 3) ("Fast Algorithms for Convolutional Neural Networks", 2016),
+with interpolation points 0, ±1, ±2 and ∞. In float32 the result differs from a direct convolution by about
+1e-5 of the output's largest value (the transforms add and subtract numbers up to 8 and 1/24 times the input),
+well inside the project's 1e-4 tolerance; F(6×6, 3×3) would save more but loses about a decimal digit more.
+
+The image is processed in bands of tile rows, so the transformed tiles of a band (36 × tiles × channels) stay
+a few megabytes and cache-resident: a convolution holds two band-sized work buffers per thread next to its
+input and output. Every step is one large tensor operation per band:
+
+1. copy the band's rows, with a zero border, into a small buffer; gather its 6×6 tiles (overlapping by two
+   pixels) into a (36, tiles · C) matrix;
+2. input transform: one matrix product with the 36 × 36 matrix ``Bᵀ ⊗ Bᵀ`` (a single large product is faster
+   here than the two separable 6 × 6 ones, which each need a pass over the data);
+3. one batched matrix product over the 36 points with the transformed kernel;
+4. output transform: one matrix product with the 16 × 36 matrix ``Aᵀ ⊗ Aᵀ``;
+5. the 4×4 output blocks written into the channels-last output with the bias, or with a resnet's residual
+   (partial blocks at the right and bottom borders are cut).
+
+With several torch threads, whole bands go to worker threads that run them single-threaded (see
+:func:`_run_in_threads` for why).
+
+The module-level switch :func:`direct_convolutions` turns every Winograd-capable convolution back into the
+direct one (benchmarks compare both in one process); :class:`Conv3x3` is the ``nn.Conv2d`` the models use.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Transform matrices of F(4×4, 3×3) (interpolation points 0, 1, −1, 2, −2, ∞).
+_BT = (
+    (4.0, 0.0, -5.0, 0.0, 1.0, 0.0),
+    (0.0, -4.0, -4.0, 1.0, 1.0, 0.0),
+    (0.0, 4.0, -4.0, -1.0, 1.0, 0.0),
+    (0.0, -2.0, -1.0, 2.0, 1.0, 0.0),
+    (0.0, 2.0, -1.0, -2.0, 1.0, 0.0),
+    (0.0, 4.0, 0.0, -5.0, 0.0, 1.0),
+)
+_G = (
+    (1 / 4, 0.0, 0.0),
+    (-1 / 6, -1 / 6, -1 / 6),
+    (-1 / 6, 1 / 6, -1 / 6),
+    (1 / 24, 1 / 12, 1 / 6),
+    (1 / 24, -1 / 12, 1 / 6),
+    (0.0, 0.0, 1.0),
+)
+_AT = (
+    (1.0, 1.0, 1.0, 1.0, 1.0, 0.0),
+    (0.0, 1.0, -1.0, 2.0, -2.0, 0.0),
+    (0.0, 1.0, 1.0, 4.0, 4.0, 0.0),
+    (0.0, 1.0, -1.0, 8.0, -8.0, 1.0),
+)
+TILE = 4  # output pixels per tile side
+POINTS = 36  # (TILE + 2)²
+
+# The transformed tiles of one band hold at most this many values (8 MB in float32): measured on a 2-core
+# AVX-512 machine, bands of 1–2 M values were fastest (smaller ones pay per-operation overhead, larger ones
+# fall out of the cache); at least one tile row is always taken.
+BAND_ELEMENTS = 2_000_000
+# Transformed kernels up to this size are kept between calls (keyed on the weight's storage and version).
+# A transformed kernel is four times its weight: keeping all of them would add 1.3 GB to the released VAE
+# (the 512-channel layers alone 38 MB each). Larger ones are transformed on every call into one reusable
+# buffer per thread (the largest layer's size): 7 ms for a 512-channel layer, about 2 % of a decode.
+CACHE_LIMIT_BYTES = 4 * 1024 * 1024
+
+_switch_lock = threading.Lock()
+_scratch = threading.local()
+_direct_depth = 0
+_winograd_calls = 0
+
+
+@contextmanager
+def direct_convolutions() -> Iterator[None]:
+    """Within this block every Winograd-capable convolution, in any thread, takes the direct path.
+
+    For same-run baselines (benchmarks, tests); blocks may nest.
+    """
+    global _direct_depth
+    with _switch_lock:
+        _direct_depth += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _direct_depth -= 1
+
+
+def winograd_active() -> bool:
+    """Whether Winograd-capable convolutions may take the Winograd path now (not inside :func:`direct_convolutions`)."""
+    return _direct_depth == 0
+
+
+def winograd_call_count() -> int:
+    """How many convolutions this process has computed by Winograd's algorithm (tests check the rule is applied)."""
+    return _winograd_calls
+
+
+def winograd_pays_off(in_channels: int, out_channels: int, height: int, width: int) -> bool:
+    """The measured rule: whether F(4×4, 3×3) beats the direct convolution for this layer shape.
+
+    On a 2-core AVX-512 machine (one thread each, same process, medians), Winograd took 36–62 % of the direct
+    time for every VAE convolution with at least 128 channels on both sides at 32×32 pixels and more (128 →
+    128 at 512²: 57 %; 512 → 512 at 128²: 36 %), broke even at 64 → 64, and lost at 3 or 4 input or output
+    channels (conv_in, conv_out: 1.6–2.2×), where the transforms cost more than the few products they save.
+    Below 32×32 pixels a convolution is a few milliseconds either way.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        height: input height.
+        width: input width.
+    """
+    return min(in_channels, out_channels) >= 128 and height * width >= 32 * 32
+
+
+def winograd_applies(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    """Whether :func:`winograd_conv3x3` may replace ``F.conv2d(x, weight, bias, padding=1)`` here and now.
+
+    Only plain float32 CPU tensors outside autograd, tracing, ``torch.compile`` and ``torch.export`` (those keep
+    the one ``conv2d`` operation the compilers and Core ML's converter know), and not inside
+    :func:`direct_convolutions`. The layer-shape rule is separate: :func:`winograd_pays_off`.
+
+    Args:
+        x: the input (B, C, H, W).
+        weight: the kernel (out, C, 3, 3).
+        bias: the bias (out,) or ``None``.
+    """
+    if not winograd_active() or x.dim() != 4 or tuple(weight.shape[2:]) != (3, 3):
+        return False
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if any(type(t) is not torch.Tensor and type(t) is not nn.Parameter for t in tensors):
+        return False  # fake, functional or other subclass tensors: something is tracing the model
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False  # the cached transformed kernel carries no gradient
+    tracing = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+    return not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or tracing)
+
+
+def transform_filter(weight: Tensor, out: Tensor | None = None) -> Tensor:
+    """``U = G g Gᵀ`` for every kernel, laid out as the point-wise products read it best: (36, in, out).
+
+    One batched product with ``G ⊗ G`` (36 × 9), one batch per input channel, reads the weight as it is
+    stored and writes the result point-major with the output channels innermost. (The point-wise products run
+    up to four times slower on a transposed or strided kernel matrix than on this contiguous one.)
+
+    Args:
+        weight: the 3×3 kernels (out, in, 3, 3).
+        out: a contiguous buffer of 36 · in · out values to write into (``None``: a new tensor).
+    """
+    g = torch.tensor(_G, dtype=weight.dtype, device=weight.device)
+    out_channels, in_channels = weight.shape[:2]
+    if out is None:
+        out = weight.new_empty(POINTS * in_channels * out_channels)
+    transformed = out.view(POINTS, in_channels, out_channels)
+    # (in, 9, out) view of the weight: tap stride 1, output-channel stride in · 9; no copy.
+    taps = weight.permute(1, 2, 3, 0).reshape(in_channels, 9, out_channels)
+    torch.bmm(torch.kron(g, g).expand(in_channels, POINTS, 9), taps, out=transformed.transpose(0, 1))
+    return transformed
+
+
+def _scratch_filter(weight: Tensor) -> Tensor:
+    """``transform_filter(weight)`` written into this thread's reusable buffer (valid until the next call).
+
+    A 512-channel layer's transform is 38 MB: allocated afresh on every call, the operating system's zeroing
+    of its pages took longer (12 ms) than computing it (7 ms).
+    """
+    needed = POINTS * weight.shape[0] * weight.shape[1]
+    slot = (weight.dtype, weight.device, torch.is_inference_mode_enabled())
+    buffers: dict[object, Tensor] = _scratch.__dict__.setdefault("filters", {})
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.numel() < needed:
+        buffer = buffers[slot] = weight.new_empty(needed)
+    return transform_filter(weight, buffer[:needed])
+
+
+class FilterCache:
+    """The transformed kernel of one weight, kept while the weight's storage and version stay the same.
+
+    A weight replaced (``load_state_dict(assign=True)``, ``.to()``) has other storage; one changed in place
+    (``load_state_dict``, ``copy_``) has a newer version: either gives a fresh transform.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, tuple[int, ...]] | None = None
+        self._filter: Tensor | None = None
+
+    def get(self, weight: Tensor) -> Tensor:
+        """The transformed kernel of ``weight``, from the cache when it is still valid."""
+        try:
+            version = weight._version
+        except RuntimeError:  # inference tensors keep no version: their changes cannot be seen
+            return _scratch_filter(weight)
+        key = (weight.data_ptr(), version, tuple(weight.shape))
+        if self._filter is not None and self._key == key:
+            return self._filter
+        if POINTS * weight.shape[0] * weight.shape[1] * weight.element_size() > CACHE_LIMIT_BYTES:
+            self._key, self._filter = None, None
+            return _scratch_filter(weight.detach())
+        self._key, self._filter = key, transform_filter(weight.detach())
+        return self._filter
+
+
+def winograd_conv3x3(
+    x: Tensor, weight: Tensor, bias: Tensor | None, transformed: Tensor | None = None, residual: Tensor | None = None
+) -> Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` by F(4×4, 3×3), in bands of tile rows.
+
+    With more than one torch thread the bands are shared out to that many threads, each running its bands'
+    operations single-threaded with its own work buffers (see :func:`_run_in_threads`).
+
+    Args:
+        x: the input (B, C, H, W), best channels-last (otherwise each band is re-laid out while it is copied).
+        weight: the 3×3 kernels (out, C, 3, 3).
+        bias: the bias (out,) or ``None``.
+        transformed: ``transform_filter(weight)`` when the caller keeps it; computed here otherwise.
+        residual: a tensor of the output's shape added to the result while it is written (a resnet's
+            shortcut: one pass over the output fewer than adding it afterwards).
+
+    Returns:
+        (B, out, H, W), channels-last.
+    """
+    global _winograd_calls
+    with _switch_lock:
+        _winograd_calls += 1
+    batch, channels, height, width = x.shape
+    u = _scratch_filter(weight) if transformed is None else transformed
+    out = x.new_empty(batch, height, width, weight.shape[0])
+    tile_rows, tile_cols = -(-height // TILE), -(-width // TILE)
+    threads = torch.get_num_threads() if _per_thread_counts() else 1
+    rows = max(1, min(tile_rows, BAND_ELEMENTS // (POINTS * tile_cols * max(channels, weight.shape[0]))))
+    if batch * -(-tile_rows // rows) < threads:  # a small image: at least one band per thread
+        rows = max(1, -(-tile_rows * batch // threads))
+    bands = [(image, top) for image in range(batch) for top in range(0, tile_rows, rows)]
+    workers = min(threads, len(bands))
+    # Every job's work buffers come from one allocation made here: memory that worker threads allocated
+    # themselves would be kept by their own allocator arenas after they end (it raised the decode's peak).
+    size = (TILE * rows + 2) * (TILE * tile_cols + 2) * channels + 2 * POINTS * rows * tile_cols * max(
+        channels, weight.shape[0]
+    )
+    workspace = x.new_empty(workers, size)
+    jobs = [(x, u, bias, residual, out, bands[i::workers], rows, workspace[i]) for i in range(workers)]
+    if workers == 1:
+        _run_bands(*jobs[0])
+    else:
+        _run_in_threads(jobs)
+    return out.permute(0, 3, 1, 2)
+
+
+@functools.cache
+def _per_thread_counts() -> bool:
+    """Whether torch's thread count is kept per thread (its OpenMP backend), which band threads rely on.
+
+    With the native thread pool, ``torch.set_num_threads`` would resize the one pool everybody shares; there
+    the bands run in the caller's thread with multi-threaded operations.
+    """
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
+_Job = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor, list[tuple[int, int]], int, Tensor]
+
+
+def _run_in_threads(jobs: list[_Job]) -> None:
+    """Run each :func:`_run_bands` job in a thread of its own with one torch thread, and wait for them.
+
+    Why: every band is a handful of operations, each of which, multi-threaded, ends in a barrier where all
+    threads wait for the slowest. On a machine where another process holds a core, each barrier waits for a
+    scheduler time slice, and a decode's thousands of them made it 2–3 times slower than the direct path
+    (whose convolutions are one parallel region each). Whole bands per thread have no barrier until the end.
+
+    ``torch.set_num_threads(1)`` in a worker limits that thread (OpenMP and MKL keep the count per thread)
+    but also sets the default for threads that start using torch later, so the caller puts that back after.
+    """
+    grad, inference, threads_before = (
+        torch.is_grad_enabled(),
+        torch.is_inference_mode_enabled(),
+        torch.get_num_threads(),
+    )
+    errors: list[BaseException] = []
+
+    def work(job: _Job) -> None:
+        try:
+            torch.set_num_threads(1)
+            with torch.inference_mode(inference), torch.set_grad_enabled(grad and not inference):
+                _run_bands(*job)
+        except BaseException as exc:  # re-raised in the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(job,), name="winograd-band", daemon=True) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    torch.set_num_threads(threads_before)
+    if errors:
+        raise errors[0]
+
+
+def _run_bands(
+    x: Tensor,
+    u: Tensor,
+    bias: Tensor | None,
+    residual: Tensor | None,
+    out: Tensor,
+    bands: list[tuple[int, int]],
+    rows: int,
+    workspace: Tensor,
+) -> None:
+    """Convolve the given bands (image, first tile row) of at most ``rows`` tile rows into ``out`` (B, H, W, out).
+
+    Args:
+        x: the input (B, C, H, W).
+        u: the transformed kernels (36, C, out).
+        bias: the bias (out,) or ``None``.
+        residual: added to the output (B, out, H, W), or ``None``.
+        out: the channels-last output buffer (B, H, W, out).
+        bands: (image, first tile row) of each band to compute.
+        rows: tile rows per band (the last band of an image may have fewer).
+        workspace: room for the work buffers, (4 · rows + 2) · (4 · tile columns + 2) · C + 2 · 36 · rows ·
+            tile columns · max(C, out) values.
+    """
+    _, channels, height, width = x.shape
+    out_channels = out.shape[-1]
+    bt = torch.tensor(_BT, dtype=x.dtype)
+    at = torch.tensor(_AT, dtype=x.dtype)
+    input_transform, output_transform = torch.kron(bt, bt), torch.kron(at, at)
+    tile_rows, tile_cols = -(-height // TILE), -(-width // TILE)
+    padded_width = TILE * tile_cols + 2
+    widest = max(channels, out_channels)
+    # 1. Work buffers for one band, reused by every band: the zero-bordered input rows, and two buffers that
+    #    take turns (gathered tiles → products; transformed tiles → output blocks).
+    band_size, buffer_size = (TILE * rows + 2) * padded_width * channels, POINTS * rows * tile_cols * widest
+    band = workspace[:band_size].view(TILE * rows + 2, padded_width, channels).zero_()
+    first = workspace[band_size : band_size + buffer_size]
+    second = workspace[band_size + buffer_size : band_size + 2 * buffer_size]
+    pixels = x.permute(0, 2, 3, 1)
+    residual_pixels = None if residual is None else residual.permute(0, 2, 3, 1)
+    for image, top_tile in bands:
+        n = min(rows, tile_rows - top_tile)
+        tiles = n * tile_cols
+        # 2. The band's input rows (one above and one below the tiles' rows, zero outside the image) in the
+        #    buffer, one column of zeros on the left and at least one on the right.
+        start = TILE * top_tile - 1
+        stop = min(height, TILE * (top_tile + n) + 1)
+        if start < 0 or stop - start < TILE * n + 2:
+            band.zero_()
+        band[max(0, start) - start : stop - start, 1 : width + 1] = pixels[image, max(0, start) : stop]
+        # 3. Gather the overlapping 6×6 tiles point-major and transform them: V = (Bᵀ ⊗ Bᵀ) d.
+        gathered = first[: POINTS * tiles * channels].view(6, 6, n, tile_cols, channels)
+        row_stride = padded_width * channels
+        gathered.copy_(
+            band.as_strided(
+                (6, 6, n, tile_cols, channels),
+                (row_stride, channels, TILE * row_stride, TILE * channels, 1),
+            )
+        )
+        v = second[: POINTS * tiles * channels].view(POINTS, tiles * channels)
+        torch.mm(input_transform, gathered.view(POINTS, tiles * channels), out=v)
+        # 4. One product per point, summed over the input channels.
+        m = first[: POINTS * tiles * out_channels].view(POINTS, tiles, out_channels)
+        torch.bmm(v.view(POINTS, tiles, channels), u, out=m)
+        if bias is not None and residual_pixels is not None:
+            # Every output of a tile reads point (1, 1) with weight 1 (column 1 of Aᵀ is all ones): a bias
+            # added there reaches all 16, so the store below has only the residual left to add.
+            m[7].add_(bias)
+        # 5. Back to 4×4 output blocks: Y = (Aᵀ ⊗ Aᵀ) M, laid out (row in block, column in block, tiles).
+        y = second[: TILE * TILE * tiles * out_channels].view(TILE * TILE, tiles * out_channels)
+        torch.mm(output_transform, m.view(POINTS, tiles * out_channels), out=y)
+        blocks = y.view(TILE, TILE, n, tile_cols, out_channels).permute(2, 0, 3, 1, 4)
+        # 6. Into the output with the bias (or the residual); blocks over the bottom or right border are cut.
+        top = TILE * top_tile
+        valid_rows = min(height, TILE * (top_tile + n)) - top
+        if width % TILE == 0 and valid_rows == TILE * n:
+            target = out[image, top : top + valid_rows].view(n, TILE, tile_cols, TILE, out_channels)
+        else:
+            blocks = blocks.reshape(TILE * n, TILE * tile_cols, out_channels)[:valid_rows, :width]
+            target = out[image, top : top + valid_rows]
+        if residual_pixels is not None:
+            shortcut = residual_pixels[image, top : top + valid_rows].reshape(target.shape)
+            torch.add(blocks, shortcut, out=target)
+        elif bias is None:
+            target.copy_(blocks)
+        else:
+            torch.add(blocks, bias, out=target)
+
+
+class Conv3x3(nn.Conv2d):
+    """A 3×3 convolution with stride 1 and padding 1 that takes Winograd's path where it is measured faster.
+
+    The parameters (and so the state-dict keys) are ``nn.Conv2d``'s. The Winograd path is taken when
+    :func:`winograd_applies` (float32 on the CPU, no autograd or tracing, not inside
+    :func:`direct_convolutions`) and :func:`winograd_pays_off` for the layer and input size; otherwise this is
+    ``nn.Conv2d``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 3, padding=1)
+        self._winograd_filter = FilterCache()
+
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """The convolution of ``x``, plus ``residual`` (same shape as the output) when given."""
+        if (
+            x.dim() == 4
+            and winograd_pays_off(self.in_channels, self.out_channels, x.shape[-2], x.shape[-1])
+            and winograd_applies(x, self.weight, self.bias)
+        ):
+            transformed = self._winograd_filter.get(self.weight)
+            return winograd_conv3x3(x, self.weight, self.bias, transformed, residual)
+        out: Tensor = F.conv2d(x, self.weight, self.bias, padding=1)
+        return out if residual is None else out.add_(residual)
