@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from core.bench.engine import _vae_config, count_gflop, randomize_batchnorm, write_end_to_end_model
+from core.bench.engine import _vae_config, count_gflop, randomize_batchnorm, time_call, write_end_to_end_model
 from core.bench.precision import _deviation, _guided_step, _inputs, _random_model
 from core.bench.self_lambda_variants import single_product_self_lambda
 from core.model.unet import RELEASED_CONFIG, TINY_CONFIG
@@ -56,18 +56,15 @@ def _sync(device: str) -> None:
 
 
 def _median_seconds(fn: Callable[[], Any], device: str, repeats: int, warmup: bool = True) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls (after an untimed one unless ``warmup`` is false) and the last result."""
-    if warmup:
-        fn()  # first-call costs (kernel selection, caches) are not the steady state
+    """Median seconds of ``repeats`` calls (after an untimed one unless ``warmup`` is false), each waiting for
+    the device to finish, and the last call's result."""
+    last: list[Any] = [None]
+
+    def call() -> None:
+        last[0] = fn()
         _sync(device)
-    times = []
-    result = None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+
+    return statistics.median(time_call(call, repeats, warmup=int(warmup))), last[0]
 
 
 class _OperationCounter(TorchDispatchMode):  # type: ignore[no-untyped-call]
@@ -105,6 +102,7 @@ def _target(device: str | None) -> dict[str, Any]:
         name = torch.cuda.get_device_name(exact.index)
     return {
         "device": exact.torch_device,
+        "kind": exact.device,
         "backend": exact.backend,
         "name": name,
         "exact_reason": exact.reason,
@@ -233,7 +231,7 @@ def check_vae(
 
 
 def check_end_to_end(
-    tiny: bool, device: str, formats: Mapping[str, tuple[str, str]], steps: int, warmup: bool = True
+    tiny: bool, kind: str, formats: Mapping[str, tuple[str, str]], steps: int, warmup: bool = True
 ) -> dict[str, Any]:
     """A whole 512×512 inpaint, loaded the way the app loads it, in exact mode and in fast mode."""
     import numpy as np
@@ -251,21 +249,19 @@ def check_end_to_end(
         folder = Path(temp)
         write_end_to_end_model(folder, tiny=tiny)
         files = ModelFiles(folder / "unet" / "diffusion_pytorch_model.safetensors", folder / "vae")
-        backend = "cpu" if device == "cpu" else ("mps" if device == "mps" else "cuda")
-        for label, precision in (("float32", "exact"), ("fast", "auto")):
-            if label not in formats:
-                continue
-            pipeline, info = load_pipeline(files, device=backend, precision=precision)
+        # Precision names are the formats' names: the fast run loads exactly the format checked elsewhere.
+        for label, precision in (("float32", "exact"), ("fast", formats["fast"][0])):
+            pipeline, info = load_pipeline(files, device=kind, precision=precision)
             if warmup:
                 pipeline(image, mask, steps=2)
                 pipeline.clear_encode_cache()  # the timed run encodes, as a first run on a photo does
-            if device.startswith("cuda"):
+            if kind == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             pictures[label] = pipeline(image, mask, steps=steps)
             seconds = time.perf_counter() - start
             entry: dict[str, Any] = {"seconds": seconds, "device": info.reason, **pipeline.timings.as_dict()}
-            if device.startswith("cuda"):
+            if kind == "cuda":
                 entry["peak_device_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
             report[label] = entry
             del pipeline
@@ -344,7 +340,7 @@ def run(
     warmup = not quick
     report["guided_step"] = check_step(config, torch_device, formats, repeats, warmup)
     report["vae"] = check_vae(quick, torch_device, formats, repeats, warmup)
-    report["end_to_end"] = check_end_to_end(quick, torch_device, formats, steps, warmup)
+    report["end_to_end"] = check_end_to_end(quick, target["kind"], formats, steps, warmup)
     report["expectation"] = expectation(report["guided_step"], matmul, formats)
     return report
 

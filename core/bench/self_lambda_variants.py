@@ -45,10 +45,7 @@ def apply_by_single_product(module: SelfLambda, q: Tensor, v: Tensor, content: T
     pad = r // 2
     padded_width = width + 2 * pad
     positions = b * height * padded_width
-    # Kernel (κ, a, c) → column c·r + a, the order of the stacked rows below.
-    kernels = module.pos_conv.weight.reshape(dim_k, r, r).transpose(1, 2).reshape(dim_k, r * r)
-    if module.pos_conv.bias is not None:
-        content = content + module.pos_conv.bias[:, None]
+    kernels, content = module.window_kernels(content)
     # 1. The content term.
     out = torch.bmm(q.reshape(b, n * heads, dim_k), content).view(b, height, width, heads, dim_v)
     # 2. Every pixel's filters, written into rows that carry r − 1 zero columns, so that the filters of the

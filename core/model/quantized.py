@@ -38,6 +38,7 @@ from core.model.unet import (
     ResnetBlock,
     SelfLambda,
     _batchnorm_affine,
+    pointwise_weights,
 )
 
 # torch's quantized engines that mean "an x86 build with int8 matrix kernels" (fbgemm, or its x86 successor).
@@ -96,12 +97,7 @@ def check_int8_supported() -> None:
 
 def _folded(conv: nn.Conv2d, affine: tuple[Tensor, Tensor] | None, full_range: bool) -> Int8Linear:
     """The int8 product of a 1×1 conv, with the per-channel affine that follows it folded into weight and bias."""
-    weight = conv.weight.reshape(conv.weight.shape[0], -1).float()
-    bias = conv.bias
-    if affine is not None:
-        scale, shift = affine
-        weight = weight * scale[:, None]
-        bias = shift if bias is None else bias * scale + shift
+    weight, bias = pointwise_weights(conv, *(affine or (None, None)))
     return Int8Linear(weight, bias, full_range=full_range)
 
 

@@ -129,14 +129,22 @@ def _pointwise(tokens: Tensor, conv: nn.Conv2d, scale: Tensor | None = None, shi
     packed = _int8_gemm(conv)
     if packed is not None:
         return packed(tokens)
+    return F.linear(tokens, *pointwise_weights(conv, scale, shift))
+
+
+def pointwise_weights(
+    conv: nn.Conv2d, scale: Tensor | None = None, shift: Tensor | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """A 1×1 convolution's (out, in) weight and bias with the per-channel affine that follows it folded in.
+
+    Folding costs one pass over the (small) weight instead of one over the output; the int8 mode folds the
+    same way once, when it quantizes the weight.
+    """
     weight = conv.weight.reshape(conv.weight.shape[0], -1)
-    if scale is not None:
-        # Folding the affine into the weights costs one pass over the (small) weight instead of the output.
-        weight = weight * scale[:, None]
-        assert shift is not None, "a scale needs its shift"
-        bias = shift if conv.bias is None else conv.bias * scale + shift
-        return F.linear(tokens, weight, bias)
-    return F.linear(tokens, weight, conv.bias)
+    if scale is None:
+        return weight, conv.bias
+    assert shift is not None, "a scale needs its shift"
+    return weight * scale[:, None], shift if conv.bias is None else conv.bias * scale + shift
 
 
 def _batchnorm_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
@@ -309,6 +317,18 @@ class SelfLambda(nn.Module):
         out = torch.bmm(q.reshape(b * n, self.heads, self.dim_k), positional.transpose(1, 2))
         return (y + out.reshape(b, n, self.heads, self.dim_v)).reshape(b, n, self.heads * self.dim_v)
 
+    def window_kernels(self, content: Tensor) -> tuple[Tensor, Tensor]:
+        """The positional kernels as (k, r·r) columns in window order, and ``content`` with their bias folded in.
+
+        Kernel (κ, a, c) becomes column c·r + a, the order in which a pixel's stacked window rows lie; q·bias
+        is added to every value channel alike, so the bias joins the content lambda.
+        """
+        r = self.pos_conv.weight.shape[-1]
+        kernels = self.pos_conv.weight.reshape(self.dim_k, r, r).transpose(1, 2).reshape(self.dim_k, r * r)
+        if self.pos_conv.bias is not None:
+            content = content + self.pos_conv.bias[:, None]
+        return kernels, content
+
     def _by_row_windows(self, q: Tensor, v: Tensor, content: Tensor, size: tuple[int, int]) -> Tensor:
         """The same sum regrouped so that no k×v positional lambda is ever made.
 
@@ -329,11 +349,7 @@ class SelfLambda(nn.Module):
         r = self.pos_conv.weight.shape[-1]
         pad = r // 2
         padded_width = width + 2 * pad
-        # Kernel (κ, a, c) → column c·r + a, matching the order of the stacked rows.
-        kernels = self.pos_conv.weight.reshape(dim_k, r, r).transpose(1, 2).reshape(dim_k, r * r)
-        if self.pos_conv.bias is not None:
-            # q·bias is added to every value channel alike: fold it into the content lambda.
-            content = content + self.pos_conv.bias[:, None]
+        kernels, content = self.window_kernels(content)
         rows = max(1, ROW_WINDOW_FILTER_ELEMENTS // (width * heads * r * r)) if q.device.type == "cpu" else height
         # 1. The content term is the starting value of every output.
         out = torch.bmm(q.reshape(b, n * heads, dim_k), content).view(b, height, width, heads, dim_v)
