@@ -160,6 +160,7 @@ def collect(
             "backend": chosen.backend,
             "device": chosen.torch_device,
             "unet_dtype": chosen.dtype,
+            "int8_products": chosen.int8_products,
             "vae_dtype": chosen.vae_dtype,
             "reason": chosen.reason,
         }
@@ -230,7 +231,8 @@ def describe(report: dict[str, Any]) -> list[str]:
         lines.append(f"Chosen:        none: {choice['error']}")
     else:
         lines.append(f"Chosen:        {choice['reason']}")
-        lines.append(f"Precision:     UNet {choice['unet_dtype']}, VAE {choice['vae_dtype']} on {choice['device']}")
+        unet = choice["unet_dtype"] + (" with int8 matrix products" if choice.get("int8_products") else "")
+        lines.append(f"Precision:     UNet {unet}, VAE {choice['vae_dtype']} on {choice['device']}")
     env = report["environment"]
     lines.append("Environment:   " + (", ".join(f"{k}={v}" for k, v in env.items()) or "nothing set"))
     models = report["models"]
