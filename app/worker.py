@@ -455,7 +455,7 @@ class InferenceWorker(QObject):
         from core.common.errors import DeviceError
 
         try:
-            from core.cli.doctor import collect
+            from core.cli.doctor import collect, unet_format
 
             if settings is None:
                 from core.job.settings_file import load_settings
@@ -468,7 +468,7 @@ class InferenceWorker(QObject):
             if "error" in choice:
                 text = str(choice["error"])
             else:
-                text = f"{choice.get('device')} · {choice.get('unet_dtype')} — {choice.get('reason')}"
+                text = f"{choice.get('device')} · {unet_format(choice)} — {choice.get('reason')}"
         except Exception as error:  # the panel shows why instead
             text = f"unknown ({error})"
         self.device_described.emit(text)

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,15 @@ def collect(
     return report
 
 
+def unet_format(choice: Mapping[str, Any]) -> str:
+    """The UNet's number format as users read it, from a report's ``choice`` (the int8 mode named as such).
+
+    Args:
+        choice: ``collect(...)["choice"]`` without an error.
+    """
+    return str(choice["unet_dtype"]) + (" with int8 matrix products" if choice.get("int8_products") else "")
+
+
 def _gib(n_bytes: int | None) -> str:
     return "unknown" if n_bytes is None else f"{n_bytes / 2**30:.1f} GiB"
 
@@ -231,8 +241,7 @@ def describe(report: dict[str, Any]) -> list[str]:
         lines.append(f"Chosen:        none: {choice['error']}")
     else:
         lines.append(f"Chosen:        {choice['reason']}")
-        unet = choice["unet_dtype"] + (" with int8 matrix products" if choice.get("int8_products") else "")
-        lines.append(f"Precision:     UNet {unet}, VAE {choice['vae_dtype']} on {choice['device']}")
+        lines.append(f"Precision:     UNet {unet_format(choice)}, VAE {choice['vae_dtype']} on {choice['device']}")
     env = report["environment"]
     lines.append("Environment:   " + (", ".join(f"{k}={v}" for k, v in env.items()) or "nothing set"))
     models = report["models"]
