@@ -250,6 +250,22 @@ def test_vae_with_winograd_equals_direct_and_uses_it_where_the_rule_says() -> No
         assert _relative(sample, direct_sample) < TOLERANCE
 
 
+def test_vae_decoder_upsamples_by_winograd_where_the_rule_says_and_never_when_switched_off() -> None:
+    from core.model.upsample_winograd import upsample_winograd_call_count
+
+    vae = _vae(128)
+    latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        before = upsample_winograd_call_count()
+        sample = vae.decode(latents).sample
+        assert upsample_winograd_call_count() - before == 1  # inputs 16², 32², 64²: only the last is large enough
+        with direct_convolutions():
+            direct_sample = vae.decode(latents).sample
+        assert upsample_winograd_call_count() - before == 1
+    assert sample.shape == (1, 3, 128, 128)
+    assert _relative(sample, direct_sample) < TOLERANCE
+
+
 def test_state_dict_keys_are_unchanged() -> None:
     vae = _vae(32)
     conv = vae.get_submodule("encoder.down_blocks.0.resnets.0.conv1")

@@ -51,7 +51,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     """
     from core.bench.engine import write_end_to_end_model
     from core.inpaint.loading import load_pipeline
-    from core.model.quantized import int8_layers
+    from core.model.quantized import int8_layers, int8_weight_bytes
     from core.weights.registry import ModelFiles
 
     steps = 4 if quick else STEPS
@@ -74,7 +74,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "config": "tiny" if quick else "released",
         "target_speedup": TARGET_SPEEDUP,
         "device": {"exact": exact_info.reason, "int8": fast_info.reason},
-        "int8": {"layers": len(quantized)},
+        "int8": {"layers": len(quantized), "weight_bytes": int8_weight_bytes(fast.model)},
         "step": step,
         "trajectory": trajectory,
         "end_to_end": end_to_end,
@@ -92,9 +92,14 @@ def describe(report: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Fast int8 mode against exact float32, {report['config']} configuration, 512² frame, this CPU:",
         f"  exact: {report['device']['exact']}",
-        f"  int8:  {report['device']['int8']} ({report['int8']['layers']} layers with int8 products)",
+        f"  int8:  {report['device']['int8']} ({report['int8']['layers']} layers with int8 products, "
+        f"{report['int8']['weight_bytes'] / 2**20:.0f} MiB of int8 weights beside the float ones)",
         f"  guided step: exact {step['exact']:.3f} s, int8 {step['int8']:.3f} s → {step['speedup']:.2f}× "
         f"(median of {len(step['exact_runs'])}; {verdict} the {report['target_speedup']:.1f}× target)",
+        "    runs (s): exact "
+        + ", ".join(f"{s:.3f}" for s in step["exact_runs"])
+        + "; int8 "
+        + ", ".join(f"{s:.3f}" for s in step["int8_runs"]),
     ]
     parts = sorted(set(step["components"]["exact"]) | set(step["components"]["int8"]))
     lines.append(

@@ -7,9 +7,12 @@ convolution direct (:func:`core.model.winograd.direct_convolutions`), interleave
 machine: the median seconds, their ratio (issue 19's target: at most :data:`TARGET_RATIO`), the largest
 deviation of the outputs (absolute and relative to the output's largest value), and for each distinct
 convolution shape of the 512² frame its own timing both ways, which is what the rule is derived from. The
-shapes' direct times also give the share of the run that Winograd can shrink at all (group norms, SiLU,
-attention, the upsampling and downsampling convolutions stay as they are). Unless ``quick``, each stage also
-runs once per path in a child process that reports its peak resident memory (``VmHWM``).
+shapes' direct times also give the share of the run that the 3×3 Winograd convolutions alone shrink (the
+path also folds each resnet's group norm and SiLU into the convolution that reads them,
+:mod:`core.model.norm_fold`, and computes the decoder's upsampling convolutions by F(4×4, 2×2),
+:mod:`core.model.upsample_winograd`; both are off inside ``direct_convolutions()`` too, so the baseline is the
+VAE as it was before Winograd). Unless ``quick``, each stage also runs once per path in a child process that
+reports its peak resident memory (``VmHWM``).
 
 Use :func:`run` for the numbers and :func:`describe` for readable lines.
 """

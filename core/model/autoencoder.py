@@ -15,8 +15,11 @@ does differently is memory and work at full resolution, where a 512×512 frame w
   never made and the convolution does a quarter of the literal one's multiply-adds;
 * the 3×3 stride-1 convolutions (:class:`core.model.winograd.Conv3x3`) use Winograd's F(4×4, 3×3) on the CPU
   in float32 where both widths are at least 128 channels (a quarter of the multiply-adds, equal to float32
-  rounding: about 1e-5 of the output's range); the upsampler's convolution (already computed on the small
-  input, above) and the stride-2 downsampling convolutions stay direct.
+  rounding: about 1e-5 of the output's range); on that path the group norm and SiLU in front of each one are
+  folded into it (:mod:`core.model.norm_fold`: statistics in one read pass, the activation applied to each
+  band as the convolution copies it in), and the decoder's upsampling convolutions use F(4×4, 2×2) per output
+  phase (:mod:`core.model.upsample_winograd`) from 64×64 inputs up. The stride-2 downsampling convolutions
+  stay direct. :func:`core.model.winograd.direct_convolutions` turns all three back into the plain layers.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.model.upsample import Upsample
+from core.model.upsample_winograd import WinogradUpsample
 from core.model.winograd import Conv3x3
 
 NORM_EPS = 1e-6
@@ -61,17 +64,16 @@ class ResnetBlock(nn.Module):
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: Tensor) -> Tensor:
-        # 1. First half; each intermediate is dropped as soon as the next one exists.
-        h = F.silu(self.norm1(x), inplace=True)
-        h = self.conv1(h)
-        h = F.silu(self.norm2(h), inplace=True)
+        # 1. First half; each intermediate is dropped as soon as the next one exists. Each convolution is
+        #    handed its group norm (followed by SiLU): on Winograd's path it folds them into its input bands.
+        h = self.conv1(x, norm=self.norm1)
         # 2. Residual, added into this block's own buffer: by the second convolution as it writes its output
         #    when it is the input itself (Winograd's path saves a pass over the output), after it otherwise
         #    (so the 1×1 shortcut's result never exists next to the convolution's input and output).
         if self.conv_shortcut is None:
-            out: Tensor = self.conv2(h, residual=x)
+            out: Tensor = self.conv2(h, residual=x, norm=self.norm2)
             return out
-        h = self.conv2(h)
+        h = self.conv2(h, norm=self.norm2)
         residual: Tensor = h.add_(self.conv_shortcut(x))
         return residual
 
@@ -183,7 +185,7 @@ class UpBlock(nn.Module):
         self.resnets = nn.ModuleList(
             [ResnetBlock(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(layers)]
         )
-        self.upsamplers = nn.ModuleList([Upsample(out_channels)]) if upsample else None
+        self.upsamplers = nn.ModuleList([WinogradUpsample(out_channels)]) if upsample else None
 
     def forward(self, x: Tensor) -> Tensor:
         for resnet in self.resnets:
@@ -230,7 +232,7 @@ class Encoder(nn.Module):
         for block in self.down_blocks:
             x = block(x)
         x = self.mid_block(x)
-        moments: Tensor = self.conv_out(F.silu(self.conv_norm_out(x), inplace=True))
+        moments: Tensor = self.conv_out(x, norm=self.conv_norm_out)
         return moments.contiguous()
 
 
@@ -268,7 +270,7 @@ class Decoder(nn.Module):
         x = self.mid_block(x)
         for block in self.up_blocks:
             x = block(x)
-        image: Tensor = self.conv_out(F.silu(self.conv_norm_out(x), inplace=True))
+        image: Tensor = self.conv_out(x, norm=self.conv_norm_out)
         return image.contiguous()
 
 

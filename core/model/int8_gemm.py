@@ -28,6 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+# The attribute under which the fast int8 mode attaches an Int8Linear to a layer (in its ``__dict__``, so that
+# neither the state dict nor ``named_modules`` sees it); a layer without one runs its float computation.
+INT8_GEMM = "int8_gemm"
 # The largest int8 magnitude used for weights: symmetric, so −w quantizes to −q(w).
 INT8_LEVELS = 127.0
 # A row of zeros gets this scale instead of 0 (its quantized values are 0 whatever the scale).

@@ -12,7 +12,17 @@ one scale for the whole matrix (see :mod:`core.model.int8_gemm`). The layers tha
   positional lambdas), softmax: not products with a weight, or too small to gain from int8.
 * the timestep MLP, the context projection and the cross-λ keys and values: they run on one vector or ten
   tokens per step.
-* the up- and downsampling 3×3 convolutions (not 1×1; left as they are).
+
+A self-λ layer's queries, keys and values are three products of the same tokens: in the int8 mode they are
+stacked into one (the tokens are quantized once, and the narrow key and value products ride on the query's).
+
+The UNet's samplers run int8 products too, each as one product per call (one scale per row of its weight):
+
+* the upsamplers (:class:`core.model.upsample.Upsample`, computed on the small input as nine tap products)
+  get the nine tap matrices stacked into one (9·out, C) int8 weight: a band's pixels are quantized once and
+  multiplied once;
+* the downsamplers (stride-2 3×3 convolutions) get the kernel as an (out, 9·C) int8 weight that multiplies
+  every output pixel's 3×3 window (:func:`core.model.unet.window_weight`).
 
 The exact mode is untouched: a layer without an int8 copy computes exactly what it computed before.
 """
@@ -26,12 +36,11 @@ import torch
 from torch import Tensor, nn
 
 from core.common.errors import DeviceError
-from core.model.int8_gemm import Int8Linear
+from core.model.int8_gemm import INT8_GEMM, Int8Linear
 from core.model.unet import (
-    INT8_GEMM,
-    INT8_HALVES,
     CrossLambda,
     DepthwiseSeparableConv,
+    Downsample,
     LambdaTransformer,
     MixFFN,
     MoebiusModel,
@@ -39,7 +48,9 @@ from core.model.unet import (
     SelfLambda,
     _batchnorm_affine,
     pointwise_weights,
+    window_weight,
 )
+from core.model.upsample import Upsample, stacked_tap_weights
 
 # torch's quantized engines that mean "an x86 build with int8 matrix kernels" (fbgemm, or its x86 successor).
 INT8_ENGINES = ("x86", "fbgemm")
@@ -101,14 +112,27 @@ def _folded(conv: nn.Conv2d, affine: tuple[Tensor, Tensor] | None, full_range: b
     return Int8Linear(weight, bias, full_range=full_range)
 
 
-def _mix_ffn_halves(ffn: MixFFN, full_range: bool) -> tuple[Int8Linear, Int8Linear]:
-    expand = ffn.inverted_conv.conv
-    hidden = expand.weight.shape[0] // 2
-    weight = expand.weight.reshape(2 * hidden, -1).float()
-    bias = expand.bias
-    parts = (slice(0, hidden), slice(hidden, 2 * hidden))
-    value, gate = (Int8Linear(weight[p], bias[p] if bias is not None else None, full_range=full_range) for p in parts)
-    return value, gate
+def _sampler_layers(unet: nn.Module) -> list[tuple[str, nn.Conv2d, Tensor, Tensor | None]]:
+    """Every up- and downsampling conv: (name, conv, product weight, bias), in the form its int8 path uses."""
+    found: list[tuple[str, nn.Conv2d, Tensor, Tensor | None]] = []
+    for name, module in unet.named_modules():
+        if isinstance(module, Upsample):
+            found.append((f"{name}.conv", module.conv, *stacked_tap_weights(module.conv.weight, module.conv.bias)))
+        elif isinstance(module, Downsample):
+            found.append((f"{name}.conv", module.conv, window_weight(module.conv), module.conv.bias))
+    return found
+
+
+def _self_lambda_product(layer: SelfLambda, full_range: bool) -> Int8Linear:
+    """The self-λ's queries, keys and values as one product (out = [q | k | v], their BatchNorms folded in)."""
+    parts = (
+        pointwise_weights(layer.to_q, *_batchnorm_affine(layer.norm_q)),
+        pointwise_weights(layer.to_k),
+        pointwise_weights(layer.to_v, *_batchnorm_affine(layer.norm_v)),
+    )
+    weight = torch.cat([w for w, _ in parts])
+    bias = torch.cat([b if b is not None else w.new_zeros(w.shape[0]) for w, b in parts])
+    return Int8Linear(weight, bias, full_range=full_range)
 
 
 def _pointwise_layers(unet: nn.Module) -> list[tuple[str, nn.Conv2d, tuple[Tensor, Tensor] | None]]:
@@ -120,16 +144,14 @@ def _pointwise_layers(unet: nn.Module) -> list[tuple[str, nn.Conv2d, tuple[Tenso
             found.append((f"{prefix}conv_pw", module.conv_pw, _batchnorm_affine(module.bn2)))
         elif isinstance(module, ResnetBlock) and module.conv_shortcut is not None:
             found.append((f"{prefix}conv_shortcut", module.conv_shortcut, None))
-        elif isinstance(module, SelfLambda):
-            found.append((f"{prefix}to_q", module.to_q, _batchnorm_affine(module.norm_q)))
-            found.append((f"{prefix}to_k", module.to_k, None))
-            found.append((f"{prefix}to_v", module.to_v, _batchnorm_affine(module.norm_v)))
         elif isinstance(module, CrossLambda):
             found.append((f"{prefix}to_q", module.to_q, _batchnorm_affine(module.norm_q)))
         elif isinstance(module, LambdaTransformer):
             found.append((f"{prefix}proj_in", module.proj_in, None))
             found.append((f"{prefix}proj_out", module.proj_out, None))
         elif isinstance(module, MixFFN):
+            # The expansion as one product of both halves (MixFFN._whole), then the projection back.
+            found.append((f"{prefix}inverted_conv.conv", module.inverted_conv.conv, None))
             found.append((f"{prefix}point_conv.conv", module.point_conv.conv, None))
     return found
 
@@ -177,23 +199,34 @@ def prepare_int8(model: MoebiusModel, *, full_range: bool | None = None) -> Int8
             conv.__dict__[INT8_GEMM] = packed
             quantized.append(name)
             size += packed.int8_bytes
-        # 2. The Mix-FFN expansions, as the two halves the float path computes separately.
+        # 2. Each self-λ's queries, keys and values: one product of the same tokens (quantized once).
         for name, module in model.diff_model.named_modules():
-            if isinstance(module, MixFFN):
-                halves = _mix_ffn_halves(module, full_range)
-                module.inverted_conv.conv.__dict__[INT8_HALVES] = halves
-                quantized.append(f"{name}.inverted_conv.conv")
-                size += sum(h.int8_bytes for h in halves)
+            if isinstance(module, SelfLambda):
+                packed = _self_lambda_product(module, full_range)
+                module.__dict__[INT8_GEMM] = packed
+                quantized.append(name)
+                size += packed.int8_bytes
+        # 3. The samplers' 3×3 convolutions, each as one product.
+        for name, conv, weight, bias in _sampler_layers(model.diff_model):
+            packed = Int8Linear(weight, bias, full_range=full_range)
+            conv.__dict__[INT8_GEMM] = packed
+            quantized.append(name)
+            size += packed.int8_bytes
     return Int8Plan(tuple(quantized), tuple(kept), size, full_range)
 
 
 def int8_layers(model: nn.Module) -> list[str]:
     """Names of the layers of ``model`` that currently carry int8 products (empty for a float model)."""
-    return [
-        name
-        for name, module in model.named_modules()
-        if module.__dict__.get(INT8_GEMM) is not None or module.__dict__.get(INT8_HALVES) is not None
-    ]
+    return [name for name, module in model.named_modules() if module.__dict__.get(INT8_GEMM) is not None]
+
+
+def int8_weight_bytes(model: nn.Module) -> int:
+    """Memory held by the int8 weights (and their scales) attached to ``model``'s layers; 0 for a float model."""
+    return sum(
+        packed.int8_bytes
+        for module in model.modules()
+        if isinstance(packed := module.__dict__.get(INT8_GEMM), Int8Linear)
+    )
 
 
 def is_int8(model: nn.Module) -> bool:

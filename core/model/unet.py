@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from core.common.errors import CheckpointError, ConfigError, UnsupportedSizeError
 from core.model.checkpoint import check_state_dict, read_config_beside, read_state_dict
-from core.model.int8_gemm import Int8Linear
+from core.model.int8_gemm import INT8_GEMM, Int8Linear
 from core.model.upsample import Upsample
 
 # The released model's constructor arguments (shared/reference/ARCHITECTURE.md §2). Keys mirror the
@@ -86,11 +86,9 @@ MIX_FFN_ROW_ELEMENTS = 2_000_000
 # Number of conditioning tokens: half of the id table (one set of 10 ids per task).
 COND_IDS = tuple(range(10))
 UNCOND_IDS = tuple(range(10, 20))
-# Fast int8 mode (core/model/quantized.py) attaches an Int8Linear to a 1×1 conv under this attribute name, and
-# a pair of them (value half, gate half) to the Mix-FFN's expansion under the second one. Layers without it
-# run the float computation unchanged.
-INT8_GEMM = "int8_gemm"
-INT8_HALVES = "int8_halves"
+# Fast int8 mode (core/model/quantized.py) attaches an Int8Linear to a layer (a 1×1 conv, a sampler's 3×3 conv,
+# a self-λ layer for its queries, keys and values) under the attribute name INT8_GEMM (core/model/int8_gemm.py).
+# Layers without one run the float computation unchanged.
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -147,6 +145,41 @@ def pointwise_weights(
     return weight * scale[:, None], shift if conv.bias is None else conv.bias * scale + shift
 
 
+# oneDNN's convolution with a fused activation (what torch's compiler emits on x86); absent from some builds.
+_FUSED_CONVOLUTION: Any = (
+    getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
+    if torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    else None
+)
+# Whether depthwise_relu may use it (tests and benchmarks compare both ways).
+FUSE_DEPTHWISE_RELU = True
+
+
+def depthwise_relu(x: Tensor, weight: Tensor, bias: Tensor, conv: nn.Conv2d) -> Tensor:
+    """``relu(conv2d(x, weight, bias))`` with ``conv``'s padding and groups, the ReLU fused into the convolution
+    on the CPU (one pass over the output fewer; the same oneDNN convolution, so the same bits).
+
+    Used only where nothing needs gradients, the tensors are float32 channels-last CPU tensors and no graph is
+    being exported; otherwise the two operations run one after the other.
+    """
+    padding = conv.padding
+    fused = (
+        FUSE_DEPTHWISE_RELU
+        and _FUSED_CONVOLUTION is not None
+        and not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == weight.dtype == torch.float32
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and isinstance(padding, tuple)
+        and not torch.compiler.is_compiling()
+        and not torch.compiler.is_exporting()
+    )
+    if fused:
+        out: Tensor = _FUSED_CONVOLUTION(x, weight, bias, list(padding), [1, 1], [1, 1], conv.groups, "relu", [], "")
+        return out
+    return F.relu(F.conv2d(x, weight, bias, padding=padding, groups=conv.groups), inplace=True)
+
+
 def _batchnorm_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[Tensor, Tensor]:
     """Eval-mode BatchNorm as ``x · scale + shift`` (running statistics)."""
     assert bn.running_mean is not None and bn.running_var is not None
@@ -190,7 +223,7 @@ class DepthwiseSeparableConv(nn.Module):
         # 1. Depthwise conv with bn1 folded into its (tiny) kernel, then ReLU.
         scale, shift = _batchnorm_affine(self.bn1)
         weight = self.conv_dw.weight * scale[:, None, None, None]
-        h = F.relu(F.conv2d(x, weight, shift, padding=self.conv_dw.padding, groups=self.conv_dw.groups), inplace=True)
+        h = depthwise_relu(x, weight, shift, self.conv_dw)
         # 2. Pointwise conv as a matrix product on the tokens, with bn2 folded in.
         scale, shift = _batchnorm_affine(self.bn2)
         h = _to_image(_pointwise(_to_tokens(h), self.conv_pw, scale, shift), (x.shape[2], x.shape[3]))
@@ -288,10 +321,19 @@ class SelfLambda(nn.Module):
     def forward(self, tokens: Tensor, size: tuple[int, int]) -> Tensor:
         """``tokens``: (B, N, C) in row-major pixel order, ``size`` = (H, W) → (B, N, C)."""
         b, n, _ = tokens.shape
-        # 1. Queries (batch-normalised), keys (softmax over positions) and values (batch-normalised).
-        q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(b, n, self.heads, self.dim_k)
-        k = torch.softmax(_pointwise(tokens, self.to_k), dim=1)
-        v = _pointwise(tokens, self.to_v, *_batchnorm_affine(self.norm_v))
+        # 1. Queries (batch-normalised), keys (softmax over positions) and values (batch-normalised); the int8
+        #    mode has them as one product [q | k | v] (the queries copied out whole, the rest read in place).
+        packed = _int8_gemm(self)
+        if packed is not None:
+            qkv = packed(tokens)
+            queries = self.heads * self.dim_k
+            q = qkv[..., :queries].contiguous().view(b, n, self.heads, self.dim_k)
+            k = torch.softmax(qkv[..., queries : queries + self.dim_k], dim=1)
+            v = qkv[..., queries + self.dim_k :]
+        else:
+            q = _pointwise(tokens, self.to_q, *_batchnorm_affine(self.norm_q)).reshape(b, n, self.heads, self.dim_k)
+            k = torch.softmax(_pointwise(tokens, self.to_k), dim=1)
+            v = _pointwise(tokens, self.to_v, *_batchnorm_affine(self.norm_v))
         # 2. Content lambda: one k×v matrix per image that every query applies.
         content = torch.bmm(k.transpose(1, 2), v)
         # 3. Queries applied to content and positional lambdas. An exported graph (Core ML) gets the
@@ -462,7 +504,8 @@ class MixFFN(nn.Module):
 
         The value and gate halves are computed as two separate products: every step before the gate acts
         per channel, so the split is exact, and each half stays contiguous, which keeps the elementwise passes
-        fast and lets the gate be applied in place.
+        fast and lets the gate be applied in place. The int8 mode computes both halves as one product instead
+        (:meth:`_whole`): quantizing the tokens once saves more there than the contiguous halves do.
         """
         expand, depthwise = self.inverted_conv.conv, self.depth_conv.conv
         hidden = expand.weight.shape[0] // 2
@@ -470,17 +513,15 @@ class MixFFN(nn.Module):
             # Images are independent here: at the widest level one image at a time halves the hidden
             # layer's memory (the largest activations of a step) at no cost in speed.
             return torch.cat([self(tokens[i : i + 1], size) for i in range(tokens.shape[0])])
+        packed = _int8_gemm(expand)
+        if packed is not None:
+            return self._whole(tokens, size, packed)
         weight = expand.weight.reshape(2 * hidden, -1)
         bias = expand.bias
-        # The int8 mode's products for the two halves of the expansion, if the model was prepared for it.
-        packed: tuple[Int8Linear, Int8Linear] | None = expand.__dict__.get(INT8_HALVES)
         halves = []
-        for index, part in enumerate((slice(0, hidden), slice(hidden, 2 * hidden))):
+        for part in (slice(0, hidden), slice(hidden, 2 * hidden)):
             # 1. Expand (a matrix product on the tokens) and activate.
-            if packed is not None:
-                h = F.silu(packed[index](tokens), inplace=True)
-            else:
-                h = F.silu(F.linear(tokens, weight[part], bias[part] if bias is not None else None), inplace=True)
+            h = F.silu(F.linear(tokens, weight[part], bias[part] if bias is not None else None), inplace=True)
             # 2. Depthwise 3×3 on the channels-last image view.
             dw_bias = depthwise.bias[part] if depthwise.bias is not None else None
             h = F.conv2d(_to_image(h, size), depthwise.weight[part], dw_bias, padding=1, groups=hidden)
@@ -488,6 +529,18 @@ class MixFFN(nn.Module):
         # 3. Gate and project back.
         value, gate = halves
         return _pointwise(value.mul_(F.silu(gate, inplace=True)), self.point_conv.conv)
+
+    def _whole(self, tokens: Tensor, size: tuple[int, int], expand: Int8Linear) -> Tensor:
+        """The int8 mode's way: both halves from one int8 product (the tokens quantized once), activated and
+        convolved whole, then the gate read in place."""
+        hidden = expand.out_features // 2
+        depthwise = self.depth_conv.conv
+        # 1. Expand and activate, 2. depthwise 3×3 over both halves at once (channels-last views throughout).
+        h = F.silu(expand(tokens), inplace=True)
+        h = _to_tokens(F.conv2d(_to_image(h, size), depthwise.weight, depthwise.bias, padding=1, groups=2 * hidden))
+        # 3. Gate (a new, contiguous buffer for the last product) and project back.
+        value, gate = h[..., :hidden], h[..., hidden:]
+        return _pointwise(value * F.silu(gate, inplace=True), self.point_conv.conv)
 
 
 class LambdaBlock(nn.Module):
@@ -549,14 +602,45 @@ class LambdaTransformer(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Stride-2 3×3 convolution (``downsamplers.0.conv``)."""
+    """Stride-2 3×3 convolution (``downsamplers.0.conv``).
+
+    In the fast int8 mode it runs as one int8 product over the 3×3 windows (see :func:`window_weight`).
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        packed = _int8_gemm(self.conv)
+        if packed is not None:
+            return _strided_windows_product(x, packed)
         return self.conv(x)  # type: ignore[no-any-return]
+
+
+def window_weight(conv: nn.Conv2d) -> Tensor:
+    """A 3×3 kernel (out, C, 3, 3) as the (out, 9·C) matrix that multiplies windows laid out (ky, kx, C)."""
+    return conv.weight.detach().permute(0, 2, 3, 1).reshape(conv.weight.shape[0], -1)
+
+
+def _strided_windows_product(x: Tensor, product: Int8Linear) -> Tensor:
+    """A stride-2, padding-1 3×3 convolution as one product of every output pixel's window with the kernel.
+
+    Output pixel (i, j) reads the zero-padded input at rows 2i … 2i + 2 and columns 2j … 2j + 2: those nine
+    pixels, channels last, are one row of the window matrix (a quarter of the input's pixels, nine times
+    its channels), and ``product`` holds :func:`window_weight`.
+    """
+    batch, channels, height, width = x.shape
+    out_height, out_width = (height + 1) // 2, (width + 1) // 2
+    # 1. The zero-padded pixels, channels last, and every output pixel's 3×3 window as a strided view of them.
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))
+    s_b, s_h, s_w, _ = padded.stride()
+    windows = padded.as_strided(
+        (batch, out_height, out_width, 3, 3, channels), (s_b, 2 * s_h, 2 * s_w, s_h, s_w, 1)
+    ).reshape(batch * out_height * out_width, 9 * channels)
+    # 2. One product (bias included), returned channels-last.
+    out = product(windows).view(batch, out_height, out_width, -1)
+    return out.permute(0, 3, 1, 2)
 
 
 class DownBlock(nn.Module):

@@ -28,7 +28,7 @@ input and output. Every step is one large tensor operation per band:
    (partial blocks at the right and bottom borders are cut).
 
 With several torch threads, whole bands go to worker threads that run them single-threaded (see
-:func:`_run_in_threads` for why).
+:func:`core.model.band_threads.run_in_threads` for why).
 
 The module-level switch :func:`direct_convolutions` turns every Winograd-capable convolution back into the
 direct one (benchmarks compare both in one process); :class:`Conv3x3` is the ``nn.Conv2d`` the models use.
@@ -36,7 +36,6 @@ direct one (benchmarks compare both in one process); :class:`Conv3x3` is the ``n
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +43,9 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from core.model.band_threads import plan_bands, run_jobs
+from core.model.norm_fold import group_norm_affine, norm_folds
 
 # Transform matrices of F(4×4, 3×3) (interpolation points 0, 1, −1, 2, −2, ∞).
 _BT = (
@@ -221,12 +223,17 @@ class FilterCache:
 
 
 def winograd_conv3x3(
-    x: Tensor, weight: Tensor, bias: Tensor | None, transformed: Tensor | None = None, residual: Tensor | None = None
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    transformed: Tensor | None = None,
+    residual: Tensor | None = None,
+    activation: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """``F.conv2d(x, weight, bias, padding=1)`` by F(4×4, 3×3), in bands of tile rows.
 
     With more than one torch thread the bands are shared out to that many threads, each running its bands'
-    operations single-threaded with its own work buffers (see :func:`_run_in_threads`).
+    operations single-threaded with its own work buffers (see :func:`core.model.band_threads.run_in_threads`).
 
     Args:
         x: the input (B, C, H, W), best channels-last (otherwise each band is re-laid out while it is copied).
@@ -235,6 +242,9 @@ def winograd_conv3x3(
         transformed: ``transform_filter(weight)`` when the caller keeps it; computed here otherwise.
         residual: a tensor of the output's shape added to the result while it is written (a resnet's
             shortcut: one pass over the output fewer than adding it afterwards).
+        activation: ``(scale, shift)``, each (B, C): convolve ``silu(x · scale + shift)`` instead of ``x``, the
+            activation applied to each band as it is copied in, before the zero border (a group norm and SiLU
+            folded in, see :mod:`core.model.norm_fold`).
 
     Returns:
         (B, out, H, W), channels-last.
@@ -246,73 +256,63 @@ def winograd_conv3x3(
     u = _scratch_filter(weight) if transformed is None else transformed
     out = x.new_empty(batch, height, width, weight.shape[0])
     tile_rows, tile_cols = -(-height // TILE), -(-width // TILE)
-    threads = torch.get_num_threads() if _per_thread_counts() else 1
-    rows = max(1, min(tile_rows, BAND_ELEMENTS // (POINTS * tile_cols * max(channels, weight.shape[0]))))
-    if batch * -(-tile_rows // rows) < threads:  # a small image: at least one band per thread
-        rows = max(1, -(-tile_rows * batch // threads))
-    bands = [(image, top) for image in range(batch) for top in range(0, tile_rows, rows)]
-    workers = min(threads, len(bands))
+    rows, bands, workers = plan_bands(
+        batch, tile_rows, BAND_ELEMENTS // (POINTS * tile_cols * max(channels, weight.shape[0]))
+    )
     # Every job's work buffers come from one allocation made here: memory that worker threads allocated
     # themselves would be kept by their own allocator arenas after they end (it raised the decode's peak).
     size = (TILE * rows + 2) * (TILE * tile_cols + 2) * channels + 2 * POINTS * rows * tile_cols * max(
         channels, weight.shape[0]
     )
     workspace = x.new_empty(workers, size)
-    jobs = [(x, u, bias, residual, out, bands[i::workers], rows, workspace[i]) for i in range(workers)]
-    if workers == 1:
-        _run_bands(*jobs[0])
-    else:
-        _run_in_threads(jobs)
+    jobs = [(x, u, bias, residual, activation, out, bands[i::workers], rows, workspace[i]) for i in range(workers)]
+    run_jobs(_run_bands, jobs)
     return out.permute(0, 3, 1, 2)
 
 
-@functools.cache
-def _per_thread_counts() -> bool:
-    """Whether torch's thread count is kept per thread (its OpenMP backend), which band threads rely on.
+def gather_tiles(
+    pixels: Tensor,
+    image: int,
+    top_tile: int,
+    n: int,
+    band: Tensor,
+    buffer: Tensor,
+    activation: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """Copy one band's input rows into ``band`` and gather its overlapping 6×6 tiles point-major into ``buffer``.
 
-    With the native thread pool, ``torch.set_num_threads`` would resize the one pool everybody shares; there
-    the bands run in the caller's thread with multi-threaded operations.
+    Args:
+        pixels: the input channels-last (B, H, W, C) (a permuted view is fine).
+        image: which image of the batch.
+        top_tile: the band's first tile row.
+        n: the band's tile rows.
+        band: the zero-bordered row buffer (4 · rows + 2, 4 · tile columns + 2, C); the rows above and below the
+            tiles' rows are zero outside the image, as are a column on the left and at least one on the right.
+        buffer: room for 36 · n · tile columns · C values.
+        activation: ``(scale, shift)`` (B, C): the rows are copied in as ``silu(x · scale + shift)``.
+
+    Returns:
+        The gathered tiles (36, n · tile columns · C), a view of ``buffer``.
     """
-    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
-
-
-_Job = tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor, list[tuple[int, int]], int, Tensor]
-
-
-def _run_in_threads(jobs: list[_Job]) -> None:
-    """Run each :func:`_run_bands` job in a thread of its own with one torch thread, and wait for them.
-
-    Why: every band is a handful of operations, each of which, multi-threaded, ends in a barrier where all
-    threads wait for the slowest. On a machine where another process holds a core, each barrier waits for a
-    scheduler time slice, and a decode's thousands of them made it 2–3 times slower than the direct path
-    (whose convolutions are one parallel region each). Whole bands per thread have no barrier until the end.
-
-    ``torch.set_num_threads(1)`` in a worker limits that thread (OpenMP and MKL keep the count per thread)
-    but also sets the default for threads that start using torch later, so the caller puts that back after.
-    """
-    grad, inference, threads_before = (
-        torch.is_grad_enabled(),
-        torch.is_inference_mode_enabled(),
-        torch.get_num_threads(),
+    height, width, channels = pixels.shape[1:]
+    padded_width = band.shape[1]
+    tile_cols = (padded_width - 2) // TILE
+    start = TILE * top_tile - 1
+    stop = min(height, TILE * (top_tile + n) + 1)
+    if start < 0 or stop - start < TILE * n + 2:
+        band.zero_()
+    inside = band[max(0, start) - start : stop - start, 1 : width + 1]
+    if activation is None:
+        inside.copy_(pixels[image, max(0, start) : stop])
+    else:  # the folded group norm and SiLU, on the rows while they are in the cache
+        torch.addcmul(activation[1][image], pixels[image, max(0, start) : stop], activation[0][image], out=inside)
+        F.silu(inside, inplace=True)
+    gathered = buffer[: POINTS * n * tile_cols * channels].view(6, 6, n, tile_cols, channels)
+    row_stride = padded_width * channels
+    gathered.copy_(
+        band.as_strided((6, 6, n, tile_cols, channels), (row_stride, channels, TILE * row_stride, TILE * channels, 1))
     )
-    errors: list[BaseException] = []
-
-    def work(job: _Job) -> None:
-        try:
-            torch.set_num_threads(1)
-            with torch.inference_mode(inference), torch.set_grad_enabled(grad and not inference):
-                _run_bands(*job)
-        except BaseException as exc:  # re-raised in the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(job,), name="winograd-band", daemon=True) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    torch.set_num_threads(threads_before)
-    if errors:
-        raise errors[0]
+    return gathered.view(POINTS, n * tile_cols * channels)
 
 
 def _run_bands(
@@ -320,6 +320,7 @@ def _run_bands(
     u: Tensor,
     bias: Tensor | None,
     residual: Tensor | None,
+    activation: tuple[Tensor, Tensor] | None,
     out: Tensor,
     bands: list[tuple[int, int]],
     rows: int,
@@ -332,6 +333,7 @@ def _run_bands(
         u: the transformed kernels (36, C, out).
         bias: the bias (out,) or ``None``.
         residual: added to the output (B, out, H, W), or ``None``.
+        activation: ``(scale, shift)`` (B, C) of the activation ``silu(x · scale + shift)``, or ``None``.
         out: the channels-last output buffer (B, H, W, out).
         bands: (image, first tile row) of each band to compute.
         rows: tile rows per band (the last band of an image may have fewer).
@@ -357,24 +359,11 @@ def _run_bands(
     for image, top_tile in bands:
         n = min(rows, tile_rows - top_tile)
         tiles = n * tile_cols
-        # 2. The band's input rows (one above and one below the tiles' rows, zero outside the image) in the
-        #    buffer, one column of zeros on the left and at least one on the right.
-        start = TILE * top_tile - 1
-        stop = min(height, TILE * (top_tile + n) + 1)
-        if start < 0 or stop - start < TILE * n + 2:
-            band.zero_()
-        band[max(0, start) - start : stop - start, 1 : width + 1] = pixels[image, max(0, start) : stop]
-        # 3. Gather the overlapping 6×6 tiles point-major and transform them: V = (Bᵀ ⊗ Bᵀ) d.
-        gathered = first[: POINTS * tiles * channels].view(6, 6, n, tile_cols, channels)
-        row_stride = padded_width * channels
-        gathered.copy_(
-            band.as_strided(
-                (6, 6, n, tile_cols, channels),
-                (row_stride, channels, TILE * row_stride, TILE * channels, 1),
-            )
-        )
+        # 2. The band's input rows and its overlapping 6×6 tiles, gathered point-major.
+        gathered = gather_tiles(pixels, image, top_tile, n, band, first, activation)
+        # 3. Transform them: V = (Bᵀ ⊗ Bᵀ) d.
         v = second[: POINTS * tiles * channels].view(POINTS, tiles * channels)
-        torch.mm(input_transform, gathered.view(POINTS, tiles * channels), out=v)
+        torch.mm(input_transform, gathered, out=v)
         # 4. One product per point, summed over the input channels.
         m = first[: POINTS * tiles * out_channels].view(POINTS, tiles, out_channels)
         torch.bmm(v.view(POINTS, tiles, channels), u, out=m)
@@ -420,14 +409,25 @@ class Conv3x3(nn.Conv2d):
         super().__init__(in_channels, out_channels, 3, padding=1)
         self._winograd_filter = FilterCache()
 
-    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
-        """The convolution of ``x``, plus ``residual`` (same shape as the output) when given."""
+    def forward(self, x: Tensor, residual: Tensor | None = None, norm: nn.GroupNorm | None = None) -> Tensor:
+        """The convolution of ``x``, or of ``silu(norm(x))`` when ``norm`` is given, plus ``residual``.
+
+        Args:
+            x: the input (B, C, H, W).
+            residual: a tensor of the output's shape to add, or ``None``.
+            norm: a group norm that, followed by SiLU, comes before the convolution. On Winograd's path both
+                are folded into it (:mod:`core.model.norm_fold`); otherwise they run as written.
+        """
         if (
             x.dim() == 4
             and winograd_pays_off(self.in_channels, self.out_channels, x.shape[-2], x.shape[-1])
             and winograd_applies(x, self.weight, self.bias)
+            and (norm is None or norm_folds(norm, x))
         ):
             transformed = self._winograd_filter.get(self.weight)
-            return winograd_conv3x3(x, self.weight, self.bias, transformed, residual)
+            activation = None if norm is None else group_norm_affine(x, norm)
+            return winograd_conv3x3(x, self.weight, self.bias, transformed, residual, activation)
+        if norm is not None:
+            x = F.silu(norm(x), inplace=True)
         out: Tensor = F.conv2d(x, self.weight, self.bias, padding=1)
         return out if residual is None else out.add_(residual)
