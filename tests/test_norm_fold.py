@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
 
@@ -122,3 +123,28 @@ def test_a_norm_that_cannot_fold_runs_as_written() -> None:
         with pytest.raises(RuntimeError):  # float64 norm output into a float32 convolution, as written
             conv(x, norm=norm)
         assert winograd_call_count() == before
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "winograd"])
+def test_a_resnet_block_frees_the_first_convolutions_output_before_a_direct_second(direct: bool) -> None:
+    # On the direct path the second convolution's input is normalised in the block, so the first one's output
+    # is gone while the second runs (inside the call it would stay referenced: one more full-size map at the
+    # decoder's peak). Winograd's path reads that output itself, so there it must still be alive.
+    import weakref
+
+    from core.model.autoencoder import ResnetBlock
+
+    torch.manual_seed(5)
+    block = ResnetBlock(128, 128, 32).eval()
+    x = torch.randn(1, 128, 32, 32).contiguous(memory_format=torch.channels_last)
+    first_output: list[weakref.ref[torch.Tensor]] = []
+    alive_at_second: list[bool] = []
+    block.conv1.register_forward_hook(lambda _m, _i, out: first_output.append(weakref.ref(out)))
+    block.conv2.register_forward_pre_hook(lambda _m, _i: alive_at_second.append(first_output[0]() is not None))
+    with torch.inference_mode(), direct_convolutions() if direct else contextlib.nullcontext():
+        got = block(x)
+        with direct_convolutions():
+            hidden = F.silu(block.norm2(block.conv1(F.silu(block.norm1(x)))))
+            expected = F.conv2d(hidden, block.conv2.weight, block.conv2.bias, padding=1) + x
+    assert alive_at_second == [not direct]
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)

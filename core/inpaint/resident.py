@@ -23,19 +23,16 @@ in the process while the denoising loop runs.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import mmap
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from itertools import chain
-from pathlib import Path
 
-from torch import Tensor, nn
+from torch import nn
 
-MADV_DONTNEED = 4  # Linux's value; the mapping's pages are dropped and re-read from the file when touched
+from core.model.mapped_pages import drop_mapped_pages, libc_handle, weight_mappings
+
+__all__ = ["freed_memory_reused", "release_weights", "trim_heap", "weight_mappings"]
+
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -44,62 +41,8 @@ M_MMAP_THRESHOLD = -3
 RETAINED_BYTES = 1 << 30
 # The mapping threshold glibc's adaptive default grows to (and twice that for trimming) on 64-bit systems.
 SETTLED_MMAP_THRESHOLD = 32 << 20
-MAPS = Path("/proc/self/maps")
 # How many freed_memory_reused blocks are open.
 _reuse_depth = 0
-
-
-@cache
-def _libc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name, use_errno=True) if name else None
-    except OSError:
-        return None
-
-
-def weight_mappings(maps: Path = MAPS) -> list[tuple[int, int]]:
-    """``(start, end)`` of every private mapping of a ``.safetensors`` file in this process."""
-    try:
-        lines = maps.read_text().splitlines()
-    except OSError:
-        return []
-    found: list[tuple[int, int]] = []
-    for line in lines:
-        # address perms offset dev inode path
-        fields = line.split(maxsplit=5)
-        if len(fields) < 6 or not fields[5].endswith(".safetensors") or fields[1][3] != "p":
-            continue
-        start, end = (int(part, 16) for part in fields[0].split("-"))
-        found.append((start, end))
-    return found
-
-
-def _page_ranges(tensors: Iterable[Tensor], mappings: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The whole pages the tensors occupy inside the mappings, merged into sorted, disjoint ranges."""
-    page = mmap.PAGESIZE
-    ranges: list[tuple[int, int]] = []
-    for tensor in tensors:
-        if tensor.device.type != "cpu" or tensor.numel() == 0:
-            continue
-        begin = tensor.data_ptr()
-        end = begin + tensor.numel() * tensor.element_size()
-        if not any(start <= begin and end <= stop for start, stop in mappings):
-            continue
-        # Only pages wholly inside the tensor: a page shared with a neighbour that is still in use stays.
-        first, last = -(-begin // page) * page, end // page * page
-        if first < last:
-            ranges.append((first, last))
-    ranges.sort()
-    merged: list[tuple[int, int]] = []
-    for begin, end in ranges:
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
-    return merged
 
 
 def release_weights(*modules: nn.Module) -> int:
@@ -108,23 +51,12 @@ def release_weights(*modules: nn.Module) -> int:
     The weights stay usable: the next access reads them back from the file cache. Weights that are not
     memory-mapped (copied, converted to another dtype, on a GPU) are left alone.
     """
-    libc = _libc()
-    if libc is None:
-        return 0
-    mappings = weight_mappings()
-    if not mappings:
-        return 0
-    tensors = chain.from_iterable(chain(module.parameters(), module.buffers()) for module in modules)
-    released = 0
-    for begin, end in _page_ranges(tensors, mappings):
-        if libc.madvise(ctypes.c_void_p(begin), ctypes.c_size_t(end - begin), MADV_DONTNEED) == 0:
-            released += end - begin
-    return released
+    return drop_mapped_pages(chain.from_iterable(chain(module.parameters(), module.buffers()) for module in modules))
 
 
 def trim_heap() -> None:
     """Return freed heap memory to the operating system (glibc only; elsewhere nothing happens)."""
-    libc = _libc()
+    libc = libc_handle()
     trim = getattr(libc, "malloc_trim", None) if libc is not None else None
     if trim is not None:
         trim(0)
@@ -140,7 +72,7 @@ def freed_memory_reused() -> Iterator[None]:
     and glibc's limits are those its adaptive defaults settle at. glibc only; elsewhere nothing happens.
     """
     global _reuse_depth
-    libc = _libc()
+    libc = libc_handle()
     mallopt = getattr(libc, "mallopt", None) if libc is not None else None
     if mallopt is None:
         yield

@@ -67,13 +67,19 @@ class ResnetBlock(nn.Module):
         # 1. First half; each intermediate is dropped as soon as the next one exists. Each convolution is
         #    handed its group norm (followed by SiLU): on Winograd's path it folds them into its input bands.
         h = self.conv1(x, norm=self.norm1)
-        # 2. Residual, added into this block's own buffer: by the second convolution as it writes its output
+        # 2. Where the second convolution runs directly, its normalised input is made here, so that the first
+        #    convolution's output is freed as soon as it exists (inside the call it would stay referenced:
+        #    one more full-size map at the decoder's peak, 256 MB at 512² × 256).
+        norm2: nn.GroupNorm | None = self.norm2
+        if not self.conv2.takes_winograd(h, self.norm2):
+            h, norm2 = F.silu(self.norm2(h), inplace=True), None
+        # 3. Residual, added into this block's own buffer: by the second convolution as it writes its output
         #    when it is the input itself (Winograd's path saves a pass over the output), after it otherwise
         #    (so the 1×1 shortcut's result never exists next to the convolution's input and output).
         if self.conv_shortcut is None:
-            out: Tensor = self.conv2(h, residual=x, norm=self.norm2)
+            out: Tensor = self.conv2(h, residual=x, norm=norm2)
             return out
-        h = self.conv2(h, norm=self.norm2)
+        h = self.conv2(h, norm=norm2)
         residual: Tensor = h.add_(self.conv_shortcut(x))
         return residual
 

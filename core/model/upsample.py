@@ -21,7 +21,10 @@ out (out, 3, 3, C) — torch's channels-last format for a 4-D weight — while i
 the state dict, ``.to()``, copies and every other reader see the same weight. It is re-laid once when the module
 is built and again after a state dict is loaded into it (``assign=True`` puts the file's tensor in its place);
 ``.to()`` and ``copy.deepcopy`` keep the layout. A weight in any other layout still works: it is copied into
-the tap-major order on every call, as a function of the weight alone.
+the tap-major order on every call, as a function of the weight alone. (For the UNet's 1280-channel upsampler
+that copy took 50 ms of an 80 ms call; the tap-major copy costs 74 MB for the UNet's two upsamplers, and the
+memory-mapped original's pages are dropped once it is made, see :mod:`core.model.mapped_pages`.) A subclass
+whose usual path reads the checkpoint's layout directly sets ``TAP_MAJOR = False`` and keeps the mapped weight.
 
 In the fast int8 mode (:mod:`core.model.quantized`) the UNet's upsamplers carry an int8 copy of the nine
 tap matrices stacked into one (9·out, C) product, so each band's input is quantized once and multiplied once.
@@ -30,12 +33,14 @@ tap matrices stacked into one (9·out, C) product, so each band's input is quant
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.model.int8_gemm import INT8_GEMM, Int8Linear
+from core.model.mapped_pages import drop_mapped_pages
 
 # The nine products of one band hold at most this many values (64 MB in float32), about one product of the
 # whole map at the VAE's largest upsampling; the UNet's maps always fit in one band.
@@ -62,11 +67,17 @@ def tap_matrices(weight: Tensor) -> Tensor:
 
 
 def relay_tap_major(conv: nn.Conv2d) -> None:
-    """Re-lay ``conv``'s weight tap-major in place of the old memory (the parameter object stays the same)."""
+    """Re-lay ``conv``'s weight tap-major in place of the old memory (the parameter object stays the same).
+
+    When the old memory is a memory-mapped weight file, its pages (touched by the copy) are dropped: nothing
+    reads them again, and they would otherwise stay resident for as long as the file is mapped.
+    """
     weight = conv.weight
     if not weight.is_contiguous(memory_format=torch.channels_last):
+        old = weight.data
         with torch.no_grad():
-            weight.data = tap_major(weight.data)
+            weight.data = tap_major(old)
+        drop_mapped_pages([old])
 
 
 def stacked_tap_weights(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -148,12 +159,16 @@ class Upsample(nn.Module):
         channels: channels in and out.
     """
 
+    # Whether the kernel is kept tap-major (see the module docstring).
+    TAP_MAJOR: ClassVar[bool] = True
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         # 1. The kernel tap-major from the start, and again whenever a state dict brings a tensor of its own.
-        relay_tap_major(self.conv)
-        self.register_load_state_dict_post_hook(_relay_after_loading)  # type: ignore[no-untyped-call]
+        if self.TAP_MAJOR:
+            relay_tap_major(self.conv)
+            self.register_load_state_dict_post_hook(_relay_after_loading)  # type: ignore[no-untyped-call]
 
     def forward(self, x: Tensor) -> Tensor:
         # 2. The int8 mode's stacked tap product, if the model was prepared for it.

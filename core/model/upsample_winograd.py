@@ -246,6 +246,11 @@ class WinogradUpsample(Upsample):
         channels: channels in and out.
     """
 
+    # The Winograd path transforms the checkpoint's (out, C, 3, 3) kernel itself: the memory-mapped weight is
+    # kept as it is (its pages can be handed back between stages), and the tap-by-tap fallback (small maps,
+    # GPUs, direct_convolutions) copies the taps per call.
+    TAP_MAJOR = False
+
     def __init__(self, channels: int) -> None:
         super().__init__(channels)
 

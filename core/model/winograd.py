@@ -409,6 +409,15 @@ class Conv3x3(nn.Conv2d):
         super().__init__(in_channels, out_channels, 3, padding=1)
         self._winograd_filter = FilterCache()
 
+    def takes_winograd(self, x: Tensor, norm: nn.GroupNorm | None = None) -> bool:
+        """Whether :meth:`forward` takes Winograd's path for ``x`` (with ``norm`` folded in, when given)."""
+        return (
+            x.dim() == 4
+            and winograd_pays_off(self.in_channels, self.out_channels, x.shape[-2], x.shape[-1])
+            and winograd_applies(x, self.weight, self.bias)
+            and (norm is None or norm_folds(norm, x))
+        )
+
     def forward(self, x: Tensor, residual: Tensor | None = None, norm: nn.GroupNorm | None = None) -> Tensor:
         """The convolution of ``x``, or of ``silu(norm(x))`` when ``norm`` is given, plus ``residual``.
 
@@ -416,14 +425,11 @@ class Conv3x3(nn.Conv2d):
             x: the input (B, C, H, W).
             residual: a tensor of the output's shape to add, or ``None``.
             norm: a group norm that, followed by SiLU, comes before the convolution. On Winograd's path both
-                are folded into it (:mod:`core.model.norm_fold`); otherwise they run as written.
+                are folded into it (:mod:`core.model.norm_fold`); otherwise they run as written (a caller
+                that can drop ``x`` once it is normalised should do that itself where
+                :meth:`takes_winograd` is false: here ``x`` stays referenced by the call until it returns).
         """
-        if (
-            x.dim() == 4
-            and winograd_pays_off(self.in_channels, self.out_channels, x.shape[-2], x.shape[-1])
-            and winograd_applies(x, self.weight, self.bias)
-            and (norm is None or norm_folds(norm, x))
-        ):
+        if self.takes_winograd(x, norm):
             transformed = self._winograd_filter.get(self.weight)
             activation = None if norm is None else group_norm_affine(x, norm)
             return winograd_conv3x3(x, self.weight, self.bias, transformed, residual, activation)
