@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.inpaint.resident import release_weights, trim_heap, weight_mappings
+from core.inpaint.resident import release_weights, trim_heap
+from core.model.mapped_pages import weight_mappings
 from core.model.safetensors_mmap import load_mmap
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc/self (Linux)")

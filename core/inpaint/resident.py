@@ -29,9 +29,7 @@ from itertools import chain
 
 from torch import nn
 
-from core.model.mapped_pages import drop_mapped_pages, libc_handle, weight_mappings
-
-__all__ = ["freed_memory_reused", "release_weights", "trim_heap", "weight_mappings"]
+from core.model.mapped_pages import drop_mapped_pages, libc_handle
 
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1

@@ -23,6 +23,11 @@ def per_thread_counts() -> bool:
     return "parallel backend: OpenMP" in torch.__config__.parallel_info()
 
 
+def worker_count() -> int:
+    """How many band threads to use: torch's thread count, or 1 where it is not kept per thread."""
+    return torch.get_num_threads() if per_thread_counts() else 1
+
+
 def plan_bands(batch: int, tile_rows: int, rows: int) -> tuple[int, list[tuple[int, int]], int]:
     """Cut each image's tile rows into bands of ``rows`` tile rows (fewer when that leaves a thread idle).
 
@@ -35,7 +40,7 @@ def plan_bands(batch: int, tile_rows: int, rows: int) -> tuple[int, list[tuple[i
         ``(rows, bands, workers)``: tile rows per band, (image, first tile row) of each band, and how many
         threads to share them out to.
     """
-    threads = torch.get_num_threads() if per_thread_counts() else 1
+    threads = worker_count()
     rows = max(1, min(tile_rows, rows))
     if batch * -(-tile_rows // rows) < threads:  # a small image: at least one band per thread
         rows = max(1, -(-tile_rows * batch // threads))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from core.model.band_threads import per_thread_counts, run_jobs
+from core.model.band_threads import run_jobs, worker_count
 
 # One chunk of the statistics pass holds about this many values (256 KB): its square is computed into a
 # buffer of the same size, and both stay in the core's cache while their column sums are taken.
@@ -63,8 +63,7 @@ def group_norm_affine(x: Tensor, norm: nn.GroupNorm) -> tuple[Tensor, Tensor]:
     # 1. Chunks of whole image rows, shared out round-robin to the threads (one chunk list each).
     rows = max(1, CHUNK_ELEMENTS // max(1, width * channels))
     chunks = [(image, top, min(height, top + rows)) for image in range(batch) for top in range(0, height, rows)]
-    threads = torch.get_num_threads() if per_thread_counts() else 1
-    workers = max(1, min(threads, len(chunks)))
+    workers = max(1, min(worker_count(), len(chunks)))
     # 2. Each worker's float64 totals (sums, sums of squares per image and channel) and its square buffer.
     #    The sums are taken of the values minus a pivot per group (the mean of its first image row): the
     #    variance as E[d²] − E[d]² then keeps its digits even for a group far from zero mean, where
@@ -85,8 +84,8 @@ def group_norm_affine(x: Tensor, norm: nn.GroupNorm) -> tuple[Tensor, Tensor]:
     mean = pivot_per_channel.double().view(batch, groups, per_group)[..., 0] + offset
     rstd = (variance + norm.eps).rsqrt()
     # 4. Per channel: the group's normalisation times the affine weight, and the shift that goes with it.
-    scale = rstd.repeat_interleave(channels // groups, dim=1)
-    shift = -mean.repeat_interleave(channels // groups, dim=1) * scale
+    scale = rstd.repeat_interleave(per_group, dim=1)
+    shift = -mean.repeat_interleave(per_group, dim=1) * scale
     if norm.weight is not None:
         scale = scale * norm.weight.detach().double()
         shift = shift * norm.weight.detach().double()

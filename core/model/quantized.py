@@ -187,32 +187,27 @@ def prepare_int8(model: MoebiusModel, *, full_range: bool | None = None) -> Int8
         full_range = describe_cpu().int8_dot
     quantized: list[str] = []
     kept: list[str] = []
-    size = 0
+
+    def attach(name: str, layer: nn.Module, packed: Int8Linear) -> None:
+        layer.__dict__[INT8_GEMM] = packed
+        quantized.append(name)
+
     # 1. Pointwise products, each with the affine that follows it; the first and last stay float32.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nothing here should warn; a user never sees torch's notices
         for name, conv, affine in _pointwise_layers(model.diff_model):
             if name in FLOAT_LAYERS:
                 kept.append(name)
-                continue
-            packed = _folded(conv, affine, full_range)
-            conv.__dict__[INT8_GEMM] = packed
-            quantized.append(name)
-            size += packed.int8_bytes
+            else:
+                attach(name, conv, _folded(conv, affine, full_range))
         # 2. Each self-λ's queries, keys and values: one product of the same tokens (quantized once).
         for name, module in model.diff_model.named_modules():
             if isinstance(module, SelfLambda):
-                packed = _self_lambda_product(module, full_range)
-                module.__dict__[INT8_GEMM] = packed
-                quantized.append(name)
-                size += packed.int8_bytes
+                attach(name, module, _self_lambda_product(module, full_range))
         # 3. The samplers' 3×3 convolutions, each as one product.
         for name, conv, weight, bias in _sampler_layers(model.diff_model):
-            packed = Int8Linear(weight, bias, full_range=full_range)
-            conv.__dict__[INT8_GEMM] = packed
-            quantized.append(name)
-            size += packed.int8_bytes
-    return Int8Plan(tuple(quantized), tuple(kept), size, full_range)
+            attach(name, conv, Int8Linear(weight, bias, full_range=full_range))
+    return Int8Plan(tuple(quantized), tuple(kept), int8_weight_bytes(model.diff_model), full_range)
 
 
 def int8_layers(model: nn.Module) -> list[str]:

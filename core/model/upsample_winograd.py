@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from core.model.band_threads import plan_bands, run_jobs
 from core.model.int8_gemm import INT8_GEMM
 from core.model.upsample import Upsample
-from core.model.winograd import gather_tiles, winograd_applies
+from core.model.winograd import band_workspace, gather_tiles, split_workspace, winograd_applies
 
 # F(4, 2) for the points 0, 1, −1, 2, ∞.
 _BT = (
@@ -153,9 +153,8 @@ def winograd_upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None) ->
     # 1. Bands of tile rows whose 100 transformed points stay about BAND_ELEMENTS values; at least one band
     #    per thread.
     rows, bands, workers = plan_bands(batch, tile_rows, BAND_ELEMENTS // (PHASES * POINTS * tile_cols * widest))
-    # 2. One allocation for every worker's buffers (see winograd_conv3x3 for why), then the bands.
-    size = (TILE * rows + 2) * (TILE * tile_cols + 2) * channels + 2 * PHASES * POINTS * rows * tile_cols * widest
-    workspace = x.new_empty(workers, size)
+    # 2. One allocation for every worker's buffers, then the bands.
+    workspace = band_workspace(x, workers, rows, tile_cols, PHASES * POINTS * rows * tile_cols * widest)
     jobs = [(x, u, bias, out, bands[i::workers], rows, workspace[i]) for i in range(workers)]
     run_jobs(_run_bands, jobs)
     return out.permute(0, 3, 1, 2)
@@ -185,15 +184,10 @@ def _run_bands(
     out_channels = out.shape[-1]
     input_transform, _, output_transform = _matrices(x.dtype)
     tile_rows, tile_cols = -(-height // TILE), -(-width // TILE)
-    padded_width = TILE * tile_cols + 2
     points = PHASES * POINTS
-    band_size, buffer_size = (
-        (TILE * rows + 2) * padded_width * channels,
-        points * rows * tile_cols * max(channels, out_channels),
+    band, first, second = split_workspace(
+        workspace, rows, tile_cols, channels, points * rows * tile_cols * max(channels, out_channels)
     )
-    band = workspace[:band_size].view(TILE * rows + 2, padded_width, channels).zero_()
-    first = workspace[band_size : band_size + buffer_size]
-    second = workspace[band_size + buffer_size : band_size + 2 * buffer_size]
     pixels = x.permute(0, 2, 3, 1)
     for image, top_tile in bands:
         n = min(rows, tile_rows - top_tile)

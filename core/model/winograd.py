@@ -259,15 +259,40 @@ def winograd_conv3x3(
     rows, bands, workers = plan_bands(
         batch, tile_rows, BAND_ELEMENTS // (POINTS * tile_cols * max(channels, weight.shape[0]))
     )
-    # Every job's work buffers come from one allocation made here: memory that worker threads allocated
-    # themselves would be kept by their own allocator arenas after they end (it raised the decode's peak).
-    size = (TILE * rows + 2) * (TILE * tile_cols + 2) * channels + 2 * POINTS * rows * tile_cols * max(
-        channels, weight.shape[0]
-    )
-    workspace = x.new_empty(workers, size)
+    workspace = band_workspace(x, workers, rows, tile_cols, POINTS * rows * tile_cols * max(channels, weight.shape[0]))
     jobs = [(x, u, bias, residual, activation, out, bands[i::workers], rows, workspace[i]) for i in range(workers)]
     run_jobs(_run_bands, jobs)
     return out.permute(0, 3, 1, 2)
+
+
+def band_workspace(x: Tensor, workers: int, rows: int, tile_cols: int, buffer_values: int) -> Tensor:
+    """One allocation holding every worker's band buffers (see :func:`split_workspace`), one row per worker.
+
+    Made in the caller's thread: memory that worker threads allocated themselves would be kept by their own
+    allocator arenas after they end (it raised the decode's peak).
+
+    Args:
+        x: the input (B, C, H, W) (its channels, dtype and device).
+        workers: how many workers share the bands.
+        rows: tile rows per band.
+        tile_cols: tile columns of the image.
+        buffer_values: values in each of the two work buffers.
+    """
+    band_values = (TILE * rows + 2) * (TILE * tile_cols + 2) * x.shape[1]
+    return x.new_empty(workers, band_values + 2 * buffer_values)
+
+
+def split_workspace(
+    workspace: Tensor, rows: int, tile_cols: int, channels: int, buffer_values: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One worker's row of :func:`band_workspace` as its zeroed band buffer (4 · rows + 2, 4 · tile columns + 2,
+    C) for :func:`gather_tiles`, and two flat work buffers of ``buffer_values`` values each."""
+    padded_width = TILE * tile_cols + 2
+    band_values = (TILE * rows + 2) * padded_width * channels
+    band = workspace[:band_values].view(TILE * rows + 2, padded_width, channels).zero_()
+    first = workspace[band_values : band_values + buffer_values]
+    second = workspace[band_values + buffer_values : band_values + 2 * buffer_values]
+    return band, first, second
 
 
 def gather_tiles(
@@ -346,14 +371,11 @@ def _run_bands(
     at = torch.tensor(_AT, dtype=x.dtype)
     input_transform, output_transform = torch.kron(bt, bt), torch.kron(at, at)
     tile_rows, tile_cols = -(-height // TILE), -(-width // TILE)
-    padded_width = TILE * tile_cols + 2
-    widest = max(channels, out_channels)
     # 1. Work buffers for one band, reused by every band: the zero-bordered input rows, and two buffers that
     #    take turns (gathered tiles → products; transformed tiles → output blocks).
-    band_size, buffer_size = (TILE * rows + 2) * padded_width * channels, POINTS * rows * tile_cols * widest
-    band = workspace[:band_size].view(TILE * rows + 2, padded_width, channels).zero_()
-    first = workspace[band_size : band_size + buffer_size]
-    second = workspace[band_size + buffer_size : band_size + 2 * buffer_size]
+    band, first, second = split_workspace(
+        workspace, rows, tile_cols, channels, POINTS * rows * tile_cols * max(channels, out_channels)
+    )
     pixels = x.permute(0, 2, 3, 1)
     residual_pixels = None if residual is None else residual.permute(0, 2, 3, 1)
     for image, top_tile in bands:
