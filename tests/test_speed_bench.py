@@ -79,8 +79,24 @@ def test_the_summary_prints_every_target_first(monkeypatch: pytest.MonkeyPatch) 
     report["targets"] = targets(report)
     for module in (fast, variations, winograd):
         monkeypatch.setattr(module, "describe", lambda _report: ["(section lines)"])
+    report["machine"] = {"cpu": "Example CPU", "threads": 2, "flags": ["avx2", "avx512_vnni", "avx512f"]}
     lines = describe(report)
-    assert lines[1].startswith("  MET  VAE decode 512², Winograd / direct: 50 % (target ≤ 60 %)")
-    assert lines[2].startswith("  MISS VAE encode 512²")
-    assert "1.90× (target ≥ 1.8×)" in lines[5]
-    assert "3.0e-05 (target ≤ 1e-04)" in lines[6]
+    assert lines[0] == "Machine: Example CPU, 2 threads; flags: avx2 avx512_vnni avx512f"
+    assert lines[2].startswith("  MET  VAE decode 512², Winograd / direct: 50 % (target ≤ 60 %)")
+    assert lines[3].startswith("  MISS VAE encode 512²")
+    assert "1.90× (target ≥ 1.8×)" in lines[6]
+    assert "3.0e-05 (target ≤ 1e-04)" in lines[7]
+    del report["machine"]  # a report kept from before the machine was recorded
+    assert describe(report)[0] == "Machine: not recorded in this report"
+
+
+def test_the_run_records_the_machine_it_measured_on() -> None:
+    import torch
+
+    from backends.device import describe_cpu
+    from core.bench.speed import machine
+
+    found = machine()
+    cpu = describe_cpu()
+    assert found == {"cpu": cpu.model, "threads": torch.get_num_threads(), "flags": sorted(cpu.flags)}
+    assert found["threads"] >= 1 and isinstance(found["cpu"], str) and found["cpu"]

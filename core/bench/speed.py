@@ -42,7 +42,7 @@ def run(quick: bool = False, *, done: Mapping[str, Any] | None = None) -> dict[s
     def section(name: str, measure: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
         return dict(done[name]) if name in done else measure(quick)
 
-    report: dict[str, Any] = {"quick": quick}
+    report: dict[str, Any] = {"quick": quick, "machine": machine()}
     report["winograd"] = section("winograd", winograd.run)
     report["end_to_end"] = bench_end_to_end(2 if quick else STEPS, "direct-convolutions", tiny=quick)
     report["variations"] = section("variations", variations.run)
@@ -50,6 +50,21 @@ def run(quick: bool = False, *, done: Mapping[str, Any] | None = None) -> dict[s
     report["golden"] = check_golden(DEFAULT_GOLDEN, "cpu", {"float32": ("float32", "float32")})
     report["targets"] = targets(report)
     return report
+
+
+def machine() -> dict[str, Any]:
+    """The CPU this run measures on: its name, the threads torch uses, and the instruction-set flags that decide
+    the ratios (AVX-512, bfloat16 and int8 dot products, AMX).
+
+    Ratios from CPUs of different kinds differ by more than the noise (the int8 step was 1.69× on a Xeon with
+    AMX and 2.30× on a Zen 4 EPYC without it, the VAE decode 61 % and 76 %), so every run says where it ran.
+    """
+    import torch
+
+    from backends.device import describe_cpu
+
+    cpu = describe_cpu()
+    return {"cpu": cpu.model, "threads": torch.get_num_threads(), "flags": sorted(cpu.flags)}
 
 
 def targets(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -129,7 +144,8 @@ def describe(report: Mapping[str, Any]) -> list[str]:
     from core.bench import fast, variations, winograd
 
     lines = [
-        "Speed targets, each measured in this run" + (" (quick: smoke-run sizes)" if report["quick"] else "") + ":"
+        _machine_line(report.get("machine")),
+        "Speed targets, each measured in this run" + (" (quick: smoke-run sizes)" if report["quick"] else "") + ":",
     ]
     for row in report["targets"]:
         sign = "≤" if row["better"] == "lower" else "≥"
@@ -148,6 +164,15 @@ def describe(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"{title}:")
         lines += [f"  {line}" for line in module.describe(report[key])]
     return lines
+
+
+def _machine_line(machine: Mapping[str, Any] | None) -> str:
+    """``Machine: <CPU>, <n> threads; flags …`` (reports written before the machine was recorded say so)."""
+    if not machine:
+        return "Machine: not recorded in this report"
+    threads = machine["threads"]
+    flags = " ".join(machine["flags"]) or "none of the speed-relevant flags"
+    return f"Machine: {machine['cpu']}, {threads} thread{'s' if threads != 1 else ''}; flags: {flags}"
 
 
 def _ratio(row: Mapping[str, Any]) -> str:
