@@ -201,7 +201,7 @@ def _measure_frame(vae: Any, frame: int, repeats: int, *, with_shapes: bool, qui
     if with_shapes:
         distinct = sorted(set(counts["encode"]) | set(counts["decode"]), key=lambda s: (-s[2] * s[3], s[0], s[1]))
         result["shapes"] = [
-            _time_shape(*shape, {stage: counts[stage][shape] for stage in counts}, repeats=2 if quick else 3)
+            _time_shape(*shape, {stage: counts[stage][shape] for stage in counts}, repeats=2 if quick else 5)
             for shape in distinct
         ]
         for stage in ("encode", "decode"):
