@@ -168,11 +168,13 @@ def describe(report: Mapping[str, Any]) -> list[str]:
 
 def _machine_line(machine: Mapping[str, Any] | None) -> str:
     """``Machine: <CPU>, <n> threads; flags …`` (reports written before the machine was recorded say so)."""
+    from backends.device import CpuInfo
+
     if not machine:
         return "Machine: not recorded in this report"
-    threads = machine["threads"]
+    cpu = CpuInfo(model=machine["cpu"], threads=machine["threads"], flags=frozenset(machine["flags"]))
     flags = " ".join(machine["flags"]) or "none of the speed-relevant flags"
-    return f"Machine: {machine['cpu']}, {threads} thread{'s' if threads != 1 else ''}; flags: {flags}"
+    return f"Machine: {cpu.summary()}; flags: {flags}"
 
 
 def _ratio(row: Mapping[str, Any]) -> str:
